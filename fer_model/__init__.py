@@ -1,0 +1,20 @@
+"""fer_model: facial expression recognition on FER-2013 with a small, fast CNN."""
+
+from pathlib import Path
+
+from .detect import Box, FaceDetector, HaarFaceDetector
+from .data import DataError, FERData, default_data_path, load_fer2013
+from .labels import FER2013_LABELS
+from .model import FERNet, ModelLoadError
+from .inference import EmotionRecognizer, FacePrediction
+from .preprocess import ImageError, load_image, normalize, preprocess, to_grayscale
+
+# The trained model shipped with the package (config.json, model.safetensors, model card).
+DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "fernet-fer2013"
+
+__all__ = [
+    "DEFAULT_MODEL", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",
+    "HaarFaceDetector", "DataError", "FERData", "FERNet", "ImageError",
+    "ModelLoadError", "default_data_path", "load_fer2013", "load_image", "normalize", "preprocess",
+    "to_grayscale",
+]

@@ -1,0 +1,242 @@
+"""FERNet: the reference FER-2013 CNN, with Hub-style save/load whose config travels with the weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .labels import FER2013_LABELS
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
+
+
+class ModelLoadError(ValueError):
+    """A model folder or weights file that cannot be loaded; the message names what is wrong."""
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class FERNet(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="fer_model",
+    tags=["image-classification", "facial-expression-recognition", "fer2013"],
+    pipeline_tag="image-classification",
+    license="mit",
+):
+    """The reference CNN: three Conv3x3-BN-ReLU-MaxPool blocks, then a two-layer classifier.
+
+    `FERNet()` builds exactly the reference network (5,093,255 parameters):
+    (N, 1, 48, 48) -> blocks of 64, 128, 256 channels (48 -> 24 -> 12 -> 6) -> Dropout2d(0.25)
+    -> Flatten (9216) -> Linear 512 -> ReLU -> Dropout(0.5) -> Linear 7 logits.
+
+    Every constructor argument is plain JSON and is written to `config.json`, so whoever loads
+    the weights knows the label order, input size and normalisation without reading a script.
+
+    Args:
+        labels: class names in output order (FER-2013's order by default).
+        image_size: side of the square grayscale input.
+        mean: per-channel mean subtracted from pixels scaled to [0, 1].
+        std: per-channel standard deviation pixels are divided by after that.
+        channels: output channels of the conv blocks.
+        hidden_size: width of the hidden fully connected layer.
+        conv_dropout: Dropout2d probability after the conv blocks.
+        fc_dropout: dropout probability before the output layer.
+        temperature: logits are divided by it before the softmax at inference (calibration).
+    """
+
+    def __init__(
+        self,
+        labels: list[str] = list(FER2013_LABELS),
+        image_size: int = 48,
+        mean: list[float] = [0.5],
+        std: list[float] = [0.5],
+        channels: list[int] = [64, 128, 256],
+        hidden_size: int = 512,
+        conv_dropout: float = 0.25,
+        fc_dropout: float = 0.5,
+        temperature: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if image_size % (2 ** len(channels)):
+            raise ValueError(f"image_size {image_size} must be divisible by {2 ** len(channels)}")
+        self.labels = list(labels)
+        self.image_size = image_size
+        self.mean, self.std = list(mean), list(std)
+        self.temperature = float(temperature)
+        widths = [len(self.mean), *channels]
+        self.features = nn.Sequential(*[_conv_block(i, o) for i, o in zip(widths, widths[1:])])
+        side = image_size // 2 ** len(channels)
+        self.head = nn.Sequential(
+            nn.Dropout2d(conv_dropout),
+            nn.Flatten(),
+            nn.Linear(channels[-1] * side * side, hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Dropout(fc_dropout),
+            nn.Linear(hidden_size, len(self.labels)),
+        )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 48, 48) normalised faces -> last conv block's maps (N, 256, 6, 6)."""
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, 256, 6, 6) -> logits (N, 7)."""
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`fer_model.preprocess` that match this model."""
+        return {"mean": self.mean, "std": self.std, "image_size": self.image_size}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments as saved to `config.json` (temperature included as it is now)."""
+        config = dict(self._hub_mixin_config or {})
+        config["temperature"] = self.temperature
+        return config
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        config: dict | None = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> str | None:
+        """Write `config.json` and `model.safetensors` (and a stub `README.md` card if none is there).
+
+        Each file is written beside its target and renamed into place, so a crash never leaves a
+        half-written or mismatched pair. With `push_to_hub=True` the folder is then uploaded.
+        """
+        save_directory = Path(save_directory)
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
+        config_text = json.dumps(config or self.config, sort_keys=True, indent=2)
+        atomic_write(save_directory / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"}))
+        atomic_write(save_directory / CONFIG_NAME, lambda path: Path(path).write_text(config_text))
+        card_path = save_directory / "README.md"
+        if not card_path.exists():
+            card = self.generate_model_card(**(model_card_kwargs or {}))
+            atomic_write(card_path, lambda path: card.save(path))
+        if push_to_hub:
+            return self.push_to_hub(repo_id or save_directory.name, config=config, **push_to_hub_kwargs)
+        return None
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs: Any,
+    ) -> "FERNet":
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            weights = _local_weights(Path(model_id))
+        else:
+            weights = hf_hub_download(
+                model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                force_download=force_download, local_files_only=local_files_only, token=token,
+            )
+        load_weights_strict(model, weights, map_location)
+        return model.eval()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "FERNet":
+        """Load a model saved by :meth:`save_pretrained`: a local folder or a Hub repo id.
+
+        Loading is strict and reads only safetensors: a missing file, a pickle, or tensors that do
+        not match the config raise :class:`ModelLoadError` naming them. The model is returned in
+        eval mode.
+        """
+        path = Path(pretrained_model_name_or_path).expanduser()
+        if path.is_dir() and not (path / CONFIG_NAME).is_file():
+            raise ModelLoadError(f"{path}: no {CONFIG_NAME}; a FERNet folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+        looks_local = str(pretrained_model_name_or_path).startswith((".", "/", "~")) or str(path).count("/") > 1
+        if path.exists() and not path.is_dir() or not path.exists() and looks_local:
+            raise ModelLoadError(f"{path}: no such model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except (json.JSONDecodeError, TypeError) as error:
+            raise ModelLoadError(f"{path}/{CONFIG_NAME}: not a valid FERNet config ({error})") from error
+
+
+def _local_weights(folder: Path) -> Path:
+    weights = folder / WEIGHTS_NAME
+    if weights.is_file():
+        return weights
+    pickles = [name for name in PICKLE_NAMES if (folder / name).exists()]
+    if pickles:
+        raise ModelLoadError(
+            f"{folder}: found {pickles[0]} but no {WEIGHTS_NAME}; pickled weights are never loaded "
+            "(they can run code). Convert them to safetensors with a tool you trust."
+        )
+    raise ModelLoadError(f"{folder}: no {WEIGHTS_NAME} beside {CONFIG_NAME}")
+
+
+def load_weights_strict(model: nn.Module, weights: str | os.PathLike, map_location: str = "cpu") -> None:
+    """Load a safetensors file into `model`, refusing any missing, unexpected or misshapen tensor."""
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelLoadError(f"{weights}: not a readable safetensors file, perhaps truncated ({error})") from error
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshapen = [
+        f"{name} {tuple(state[name].shape)} (config needs {tuple(expected[name].shape)})"
+        for name in expected if name in state and state[name].shape != expected[name].shape
+    ]
+    problems = [
+        f"missing tensors: {', '.join(missing)}" if missing else "",
+        f"unexpected tensors: {', '.join(unexpected)}" if unexpected else "",
+        f"mismatched shapes: {'; '.join(misshapen)}" if misshapen else "",
+    ]
+    if any(problems):
+        raise ModelLoadError(f"{weights} does not match the model config: " + " | ".join(p for p in problems if p))
+    model.load_state_dict(state, strict=True)
+
+
+def atomic_write(target: str | os.PathLike, write: Any) -> None:
+    """Call `write(temp_path)` on a temporary file beside `target`, then rename it into place."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    try:
+        write(temp)
+        with open(temp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

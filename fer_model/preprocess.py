@@ -1,0 +1,138 @@
+"""The one preprocessing path: any image -> grayscale 48x48 -> normalised tensor (N, 1, 48, 48).
+
+Training, evaluation, inference and the app all call :func:`normalize` (training after its
+batched augmentation, the others through :func:`preprocess`), with mean and std read from the
+model's config, so the numbers a model sees never depend on which script feeds it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Larger images are refused before decoding: a 1 kB PNG can claim 50,000 x 50,000 pixels.
+MAX_IMAGE_PIXELS = 64_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+class ImageError(ValueError):
+    """An input that cannot be read as an image; the message says what was wrong."""
+
+
+def load_image(source: Union[str, os.PathLike, bytes, io.IOBase]) -> Image.Image:
+    """Open an image file (path, bytes or file object), upright per its EXIF orientation.
+
+    Raises:
+        ImageError: empty, non-image, corrupt or truncated data, or more than
+            :data:`MAX_IMAGE_PIXELS` pixels (refused before the pixels are decoded).
+    """
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "image data"
+    data = source if not isinstance(source, bytes) else io.BytesIO(source)
+    if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
+        raise ImageError(f"{name}: the file is empty")
+    if isinstance(source, bytes) and not source:
+        raise ImageError("the image data is empty")
+    try:
+        image = Image.open(data)
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageError(
+                f"{name}: {width}x{height} pixels is more than the {MAX_IMAGE_PIXELS:,} accepted; "
+                "downscale it first"
+            )
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{name}: not a readable image ({error})") from error
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt pixel data
+        raise ImageError(f"{name}: the image data is corrupt or truncated ({error})") from error
+
+
+def to_grayscale(image: ImageLike) -> np.ndarray:
+    """Any image -> uint8 grayscale (H, W), luminance-weighted (ITU-R 601: .299 R + .587 G + .114 B).
+
+    Accepts PIL images of any mode (RGBA and palette images are laid on white; 16-bit ones are
+    scaled to 8 bits) and numpy arrays (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, of
+    uint8, uint16 or float in [0, 1].
+    """
+    if isinstance(image, np.ndarray):
+        image = _array_to_pil(image)
+    if not isinstance(image, Image.Image):
+        raise ImageError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    if image.width < 1 or image.height < 1:
+        raise ImageError(f"the image has no pixels ({image.width}x{image.height})")
+    if image.mode == "F":  # PIL's float mode keeps the 0-255 scale
+        return np.clip(np.asarray(image), 0, 255).round().astype(np.uint8)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return _wide_to_uint8(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in image.info:
+        image = _on_white(image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def _array_to_pil(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2 and array.dtype != np.uint8:
+        return Image.fromarray(_wide_to_uint8(array))
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an image array (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = _wide_to_uint8(array)
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _wide_to_uint8(array: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit or float pixels -> uint8, scaled by the range their type implies."""
+    if np.issubdtype(array.dtype, np.floating):
+        return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    top = 255 if array.max(initial=0) <= 255 else 65535
+    return (array.astype(np.float32) * (255.0 / top) + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, image)
+
+
+def resize_face(gray: np.ndarray, size: int) -> np.ndarray:
+    """A grayscale face crop (H, W) -> (size, size) uint8, antialiased when shrinking."""
+    if gray.shape == (size, size):
+        return gray
+    return np.asarray(Image.fromarray(gray).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
+def normalize(faces: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 faces (N, H, W) or (N, 1, H, W), or floats already in [0, 1] -> normalised float32 (N, 1, H, W)."""
+    if faces.dtype == torch.uint8:
+        faces = faces.float().div_(255.0)
+    if faces.ndim == 3:
+        faces = faces.unsqueeze(1)
+    mean_t = torch.as_tensor(mean, dtype=faces.dtype, device=faces.device).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=faces.dtype, device=faces.device).view(1, -1, 1, 1)
+    return (faces - mean_t) / std_t
+
+
+def preprocess(
+    images: Union[ImageLike, Sequence[ImageLike]],
+    mean: Sequence[float],
+    std: Sequence[float],
+    image_size: int = 48,
+) -> torch.Tensor:
+    """Images (one, or a list) of any size and mode -> the model's input (N, 1, size, size).
+
+    Pass the model config's values: ``preprocess(img, **model.preprocessing)``.
+    """
+    if isinstance(images, (Image.Image, np.ndarray)):
+        images = [images]
+    faces = np.stack([resize_face(to_grayscale(image), image_size) for image in images])
+    return normalize(torch.from_numpy(faces), mean, std)

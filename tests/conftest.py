@@ -1,0 +1,51 @@
+"""Shared fixtures: real FER-2013 rows from the shared CSV (skipped with a reason where it is
+absent) and real photos from examples/."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from fer_model import default_data_path, load_fer2013
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+ASTRONAUT = EXAMPLES / "astronaut.png"  # one face
+ASTRONAUT_GRID = EXAMPLES / "astronaut_grid.jpg"  # four faces
+CAT = EXAMPLES / "chelsea_cat.jpg"  # no human face
+
+
+@pytest.fixture(scope="session")
+def fer_csv() -> Path:
+    path = default_data_path()
+    if path is None:
+        pytest.skip("FER-2013 CSV not found at ../shared/fer2013/fer2013.csv.gz (tests that need real rows skip)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer_data(fer_csv, tmp_path_factory):
+    return load_fer2013(fer_csv, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def fer_csv_head(fer_csv) -> list[str]:
+    """The header and first 400 lines of the real CSV, as text."""
+    with gzip.open(fer_csv, "rt") as handle:
+        return [next(handle) for _ in range(401)]
+
+
+@pytest.fixture()
+def small_csv(tmp_path, fer_csv, fer_data) -> Path:
+    """A real 2,100-row CSV: 700 rows of each split, from the shared FER-2013."""
+    import numpy as np
+
+    rows = ["emotion,pixels,Usage\n"]
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        part = fer_data.split(split, 700)
+        rows += [f"{label},{' '.join(map(str, image.ravel()))},{split}\n" for image, label in zip(part.images, part.labels)]
+    path = tmp_path / "small.csv"
+    path.write_text("".join(rows))
+    return path

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_model import FER2013_LABELS, EmotionRecognizer, FERNet, HaarFaceDetector, ImageError, load_image, to_grayscale
+
+from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
+
+
+@pytest.fixture(scope="module")
+def recognizer(tmp_path_factory):
+    """A recognizer over a saved (untrained) FERNet: these tests check the plumbing, not accuracy."""
+    import torch
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    FERNet().save_pretrained(folder)
+    return EmotionRecognizer.from_pretrained(folder)
+
+
+def test_detector_finds_the_astronaut_face():
+    boxes = HaarFaceDetector().detect(to_grayscale(load_image(ASTRONAUT)))
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0].as_tuple()
+    assert 150 < x < 200 and 40 < y < 100 and 80 < w < 120  # her face, not the flag or the suit
+
+
+def test_detector_returns_all_faces_largest_first():
+    boxes = HaarFaceDetector().detect(to_grayscale(load_image(ASTRONAUT_GRID)))
+    assert len(boxes) == 4
+    assert [b.area for b in boxes] == sorted((b.area for b in boxes), reverse=True)
+
+
+def test_prediction_per_face(recognizer):
+    results = recognizer.predict(ASTRONAUT)
+    assert len(results) == 1 and results[0].face_found
+    result = results[0]
+    assert list(result.probabilities) == list(FER2013_LABELS)
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-5
+    assert result.label == max(result.probabilities, key=result.probabilities.get)
+    assert result.to_dict()["box"] == list(result.box)
+
+
+def test_many_faces_in_one_batch(recognizer, monkeypatch):
+    calls = []
+    forward = recognizer.model.forward
+    monkeypatch.setattr(recognizer.model, "forward", lambda x: calls.append(x.shape[0]) or forward(x))
+    results = recognizer.predict(ASTRONAUT_GRID)
+    assert len(results) == 4 and calls == [4]
+
+
+def test_no_face_classifies_the_whole_image(recognizer):
+    results = recognizer.predict(CAT)
+    assert len(results) == 1 and not results[0].face_found
+    width, height = Image.open(CAT).size
+    assert results[0].box == (0, 0, width, height)
+
+
+def test_fer_crop_works_as_it_is(recognizer, fer_data):
+    results = recognizer.predict(fer_data.images[0])
+    assert len(results) == 1 and results[0].box == (0, 0, 48, 48)
+
+
+def test_same_face_same_answer_for_every_input_form(recognizer):
+    from_path = recognizer.predict(ASTRONAUT)[0].probabilities
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    for image in (rgb, Image.fromarray(rgb), ASTRONAUT.read_bytes(), str(ASTRONAUT)):
+        assert recognizer.predict(image)[0].probabilities == pytest.approx(from_path, abs=1e-6)
+
+
+def test_temperature_softens_probabilities(recognizer):
+    sharp = max(recognizer.predict(ASTRONAUT)[0].probabilities.values())
+    recognizer.model.temperature = 5.0
+    try:
+        soft = max(recognizer.predict(ASTRONAUT)[0].probabilities.values())
+    finally:
+        recognizer.model.temperature = 1.0
+    assert soft < sharp
+
+
+def test_bad_input_through_the_api(recognizer, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ImageError, match="not a readable image"):
+        recognizer.predict(tmp_path / "notes.txt")

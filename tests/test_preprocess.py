@@ -1,0 +1,105 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fer_model import FERNet, ImageError, load_image, normalize, preprocess, to_grayscale
+from fer_model.preprocess import MAX_IMAGE_PIXELS
+
+from conftest import ASTRONAUT
+
+CONFIG = FERNet().preprocessing  # mean 0.5, std 0.5, 48x48: what the model's config says
+
+
+def _solid(rgb, size=(60, 40)):
+    return np.full((size[1], size[0], 3), rgb, dtype=np.uint8)
+
+
+def test_channel_order_is_rgb_with_luminance_weights():
+    red, blue = to_grayscale(_solid((255, 0, 0))), to_grayscale(_solid((0, 0, 255)))
+    assert red.shape == (40, 60)
+    assert np.all(red == 76) and np.all(blue == 29)  # .299 * 255 and .114 * 255: a BGR mix-up swaps them
+    assert np.all(to_grayscale(Image.fromarray(_solid((255, 0, 0)))) == 76)
+
+
+def test_normalisation_uses_the_config():
+    faces = preprocess([_solid((0, 0, 0)), _solid((255, 255, 255))], **CONFIG)
+    assert faces.shape == (2, 1, 48, 48) and faces.dtype == torch.float32
+    assert torch.allclose(faces[0], torch.tensor(-1.0)) and torch.allclose(faces[1], torch.tensor(1.0))
+    other = preprocess(_solid((255, 255, 255)), mean=[0.25], std=[0.25])
+    assert torch.allclose(other, torch.tensor(3.0))
+
+
+def test_training_batches_and_inference_agree(fer_data):
+    faces = fer_data.images[:8]
+    assert torch.equal(preprocess(list(faces), **CONFIG), normalize(torch.from_numpy(faces), CONFIG["mean"], CONFIG["std"]))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "I", "LA", "1", "F"])
+def test_image_modes(mode):
+    base = Image.open(ASTRONAUT).convert("RGB").resize((96, 96))
+    if mode in ("I;16", "I"):
+        image = Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257)).convert(mode)
+    else:
+        image = base.convert(mode)
+    gray = to_grayscale(image)
+    assert gray.shape == (96, 96) and gray.dtype == np.uint8
+    if mode == "1":  # dithered black and white
+        assert set(np.unique(gray)) <= {0, 255}
+        return
+    reference = np.asarray(base.convert("L"), dtype=np.int16)
+    assert np.abs(gray.astype(np.int16) - reference).mean() < 10  # palette and CMYK quantise a little
+
+
+def test_sixteen_bit_arrays_are_scaled_not_clipped():
+    gray16 = np.full((10, 10), 65535, dtype=np.uint16)
+    assert np.all(to_grayscale(gray16) == 255)
+    assert np.all(to_grayscale(np.full((10, 10), 32896, dtype=np.uint16)) == 128)
+
+
+def test_transparent_pixels_lie_on_white():
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)  # black, fully transparent
+    assert np.all(to_grayscale(rgba) == 255)
+
+
+def test_exif_orientation_is_applied():
+    upright = Image.open(ASTRONAUT).convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera writes for orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif, quality=95)
+    loaded = load_image(buffer.getvalue())
+    assert loaded.size == upright.size
+    difference = np.abs(np.asarray(loaded.convert("L"), dtype=int) - np.asarray(upright.convert("L"), dtype=int))
+    assert difference.mean() < 5
+
+
+def test_bad_files_get_clear_errors(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty"):
+        load_image(tmp_path / "empty.png")
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_image(b"%PDF-1.4 this is not an image")
+    data = ASTRONAUT.read_bytes()
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        load_image(data[: len(data) // 3])
+    with pytest.raises(ImageError, match="expected an image array"):
+        to_grayscale(np.zeros((4, 4, 2), dtype=np.uint8))
+    with pytest.raises(ImageError, match="no pixels"):
+        to_grayscale(Image.new("L", (0, 0)))
+
+
+def test_one_pixel_image():
+    assert preprocess(Image.new("RGB", (1, 1), (10, 200, 30)), **CONFIG).shape == (1, 1, 48, 48)
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    side = int(MAX_IMAGE_PIXELS ** 0.5) + 100
+    buffer = io.BytesIO()
+    Image.new("1", (side, side)).save(buffer, "PNG")  # tiny file, huge canvas
+    assert len(buffer.getvalue()) < 1_000_000
+    with pytest.raises(ImageError, match=f"{side}x{side} pixels is more than"):
+        load_image(buffer.getvalue())

@@ -1,0 +1,348 @@
+"""Train FERNet on FER-2013.
+
+    python train.py --data ../shared/fer2013/fer2013.csv.gz --out runs/fernet
+    torchrun --nproc_per_node 2 train.py ...        # DistributedDataParallel, one shard per rank
+
+Trains on Training, selects the best epoch by PublicTest macro-F1, never reads PrivateTest.
+The output folder holds the best model (config.json, model.safetensors), the resolved config
+(training_config.json), the per-epoch log (log.csv), the curves (curves.png) and a resumable
+checkpoint (checkpoint.pt); `--resume` continues from it and ends with the same weights as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from fer_model import FERNet, load_fer2013, default_data_path
+from fer_model.augment import AugmentConfig, augment_batch
+from fer_model.evaluation import headline_metrics, predict_logits
+from fer_model.model import atomic_write
+from fer_model.preprocess import normalize
+
+DEFAULT_DATA = default_data_path()
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = str(DEFAULT_DATA) if DEFAULT_DATA else None  # FER-2013 CSV or image folder
+    out: str = "runs/fernet"  # output folder: best model, log, curves, checkpoint
+    epochs: int = 60  # maximum number of epochs
+    batch_size: int = 64  # images per optimizer step, per process
+    lr: float = 1e-3  # AdamW learning rate (the peak rate for --schedule onecycle/cosine)
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    schedule: str = "plateau"  # plateau: ReduceLROnPlateau on val loss | onecycle | cosine
+    plateau_patience: int = 3  # epochs without val-loss improvement before the LR is cut
+    plateau_factor: float = 0.5  # LR multiplier on each plateau cut
+    early_stopping: int = 7  # stop after this many epochs without val-loss improvement (0: never)
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    class_weights: str = "none"  # none | sqrt | balanced: loss weights from inverse class frequency
+    flip_p: float = 0.5  # augmentation: horizontal flip probability
+    degrees: float = 10.0  # augmentation: rotation range +/- degrees
+    crop_scale: float = 0.9  # augmentation: smallest crop area fraction (RandomResizedCrop)
+    seed: int = 42  # seeds weights, shuffling, augmentation and dropout
+    limit: int | None = None  # use at most this many rows per split (smoke runs, tests)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | fp32 | bf16: autocast dtype of the training step
+    channels_last: bool = True  # NHWC memory layout (faster oneDNN/cuDNN convolutions)
+    threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
+    resume: bool = False  # continue from OUT/checkpoint.pt
+    cache_dir: str | None = str(Path.home() / ".cache" / "fer_model")  # parsed-CSV cache ("" : none)
+    stop_after: int | None = None  # end this process after N epochs of this run (for time-boxed sessions)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    comments = _field_comments()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=comments[f.name])
+        else:
+            kind = {"int": int, "float": float, "int | None": int}.get(f.type, str)
+            parser.add_argument(flag, type=kind, default=f.default, help=f"{comments[f.name]} (default: %(default)s)")
+    config = TrainConfig(**vars(parser.parse_args(argv)))
+    if config.schedule not in ("plateau", "onecycle", "cosine"):
+        parser.error(f"--schedule must be plateau, onecycle or cosine, not {config.schedule!r}")
+    if config.class_weights not in ("none", "sqrt", "balanced"):
+        parser.error(f"--class-weights must be none, sqrt or balanced, not {config.class_weights!r}")
+    if config.data is None:
+        parser.error("--data is required: no FER-2013 CSV found at the default location")
+    return config
+
+
+def _field_comments() -> dict[str, str]:
+    """The one-line comment beside each TrainConfig field, reused as its --help text."""
+    source = Path(__file__).read_text().split("class TrainConfig:")[1].split("\n\n")[0]
+    comments = {}
+    for line in source.splitlines():
+        if ":" in line and "#" in line:
+            comments[line.split(":")[0].strip()] = line.split("#", 1)[1].strip().replace("%", "%%")
+    return comments
+
+
+# ---------------------------------------------------------------------------------------- setup
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def resolve_device(config: TrainConfig) -> torch.device:
+    if config.device != "auto":
+        return torch.device(config.device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware runs it natively (CUDA, or CPUs with AVX512-BF16/AMX), else fp32."""
+    if config.precision == "fp32":
+        return None
+    if config.precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else None
+
+
+def class_weights(labels: np.ndarray, classes: int, mode: str) -> torch.Tensor | None:
+    """Inverse-frequency loss weights (or their square root), scaled to average 1 over samples."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    weights = 1.0 / np.maximum(counts, 1)
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+    weights *= len(labels) / (weights * counts).sum()
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def epoch_batches(n: int, config: TrainConfig, epoch: int, rank: int, world: int) -> list[torch.Tensor]:
+    """This rank's batches of row indices: one shared shuffle per epoch, sharded round-robin."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    shard = order[: n - n % world][rank::world]  # equal shard sizes keep DDP's collectives in step
+    return list(torch.split(shard, config.batch_size))
+
+
+def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, loss_weights, config, epoch, device,
+                    amp_dtype, rank, world) -> dict[str, float]:
+    """One pass over this rank's shard. Everything random is seeded from (seed, epoch, rank), so a
+    resumed epoch replays exactly."""
+    module = model.module if hasattr(model, "module") else model
+    torch.manual_seed(config.seed * 1000 + epoch * 10 + rank)  # dropout
+    augment_rng = torch.Generator().manual_seed(config.seed * 7919 + epoch * 10 + rank)
+    augment = AugmentConfig(flip_p=config.flip_p, degrees=config.degrees, scale=(config.crop_scale, 1.0))
+    batches = epoch_batches(len(train_labels), config, epoch, rank, world)
+    model.train()
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False,
+                    mininterval=1 if sys.stderr.isatty() else 60, file=sys.stderr)
+    for index in progress:
+        faces = augment_batch(train_images[index].unsqueeze(1).float().div_(255), augment, augment_rng)
+        inputs = normalize(faces, module.mean, module.std).to(device, non_blocking=True)
+        if config.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        targets = train_labels[index].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if config.schedule != "plateau":
+            scheduler.step()
+        total_loss += loss.item() * len(index)
+        seen += len(index)
+        progress.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False)
+    seconds = time.perf_counter() - start
+    return {"train_loss": total_loss / seen, "epoch_seconds": seconds, "images_per_second": seen * world / seconds}
+
+
+def validate(model, images, labels, device) -> dict[str, float]:
+    module = model.module if hasattr(model, "module") else model
+    metrics = headline_metrics(predict_logits(module, images, device=device), labels)
+    return {f"val_{name}": value for name, value in metrics.items()}
+
+
+# ---------------------------------------------------------------------------------------- outputs
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, state: dict, config: TrainConfig) -> None:
+    module = model.module if hasattr(model, "module") else model
+    checkpoint = {
+        "model": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": epoch,  # epochs completed
+        "state": state,  # best score, early-stopping counter, history
+        "config": dataclasses.asdict(config),
+    }
+    atomic_write(path, lambda temp: torch.save(checkpoint, temp))
+
+
+def write_log(out: Path, history: list[dict]) -> None:
+    def write(path):
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+            writer.writeheader()
+            writer.writerows(history)
+    atomic_write(out / "log.csv", write)
+
+
+def plot_curves(out: Path, history: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot(epochs, [row["train_loss"] for row in history], label="train loss (augmented)")
+    loss_axis.plot(epochs, [row["val_loss"] for row in history], label="validation loss (PublicTest)")
+    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    score_axis.plot(epochs, [row["val_accuracy"] for row in history], label="validation accuracy")
+    score_axis.plot(epochs, [row["val_macro_f1"] for row in history], label="validation macro-F1")
+    score_axis.set(xlabel="epoch", title="PublicTest scores")
+    for axis in (loss_axis, score_axis):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    atomic_write(out / "curves.png", lambda path: figure.savefig(path, dpi=110, format="png"))
+    plt.close(figure)
+
+
+def save_training_config(out: Path, config: TrainConfig, extra: dict) -> None:
+    text = json.dumps({**dataclasses.asdict(config), **extra}, indent=2)
+    atomic_write(out / "training_config.json", lambda path: Path(path).write_text(text))
+
+
+# ---------------------------------------------------------------------------------------- main
+
+
+def load_splits(config: TrainConfig):
+    data = load_fer2013(config.data, cache_dir=config.cache_dir or None)
+    train, val = data.split("Training", config.limit), data.split("PublicTest", config.limit)
+    return torch.from_numpy(train.images), torch.from_numpy(train.labels), val.images, val.labels
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_args(argv)
+    rank, world = setup_distributed()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config)
+    amp_dtype = autocast_dtype(config, device)
+    out = Path(config.out)
+    train_images, train_labels, val_images, val_labels = load_splits(config)
+
+    torch.manual_seed(config.seed)
+    model = FERNet().to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil((len(train_labels) // world) / config.batch_size)
+    scheduler = make_scheduler(config, optimizer, steps_per_epoch)
+    weights = class_weights(train_labels.numpy(), len(model.labels), config.class_weights)
+    weights = weights.to(device) if weights is not None else None
+    state = {"best_macro_f1": -1.0, "best_epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
+    start_epoch = 0
+    if config.resume and (out / "checkpoint.pt").exists():
+        checkpoint = torch.load(out / "checkpoint.pt", map_location=device, weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        start_epoch, state = checkpoint["epoch"], checkpoint["state"]
+        if rank == 0:
+            print(f"resumed from {out / 'checkpoint.pt'} after epoch {start_epoch}", flush=True)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_training_config(out, config, {"world_size": world, "device": str(device),
+                                           "autocast": str(amp_dtype) if amp_dtype else "fp32",
+                                           "train_rows": len(train_labels), "val_rows": len(val_labels)})
+        print(f"training on {len(train_labels)} rows, validating on {len(val_labels)}; device {device}, "
+              f"{world} process(es), autocast {amp_dtype or 'off'}, {torch.get_num_threads()} threads", flush=True)
+
+    for epoch in range(start_epoch, config.epochs):
+        row = {"epoch": epoch + 1, **train_one_epoch(model, optimizer, scheduler, train_images, train_labels, weights,
+                                                     config, epoch, device, amp_dtype, rank, world)}
+        stop = torch.zeros(2)  # (val loss, stop flag), decided on rank 0 and shared
+        if rank == 0:
+            row.update(validate(model, val_images, val_labels, device))
+            row["lr"] = optimizer.param_groups[0]["lr"]
+            stop[0] = row["val_loss"]
+            stop[1] = float(record_epoch(out, model, state, row, config))
+        if world > 1:
+            dist.broadcast(stop, src=0)
+        if config.schedule == "plateau":
+            scheduler.step(stop[0].item())
+        if rank == 0:
+            save_checkpoint(out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, state, config)
+        if stop[1] or (config.stop_after and epoch + 1 - start_epoch >= config.stop_after):
+            break
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return state
+
+
+def record_epoch(out: Path, model, state: dict, row: dict, config: TrainConfig) -> bool:
+    """Log the epoch, keep the best model by validation macro-F1; True when early stopping fires."""
+    module = model.module if hasattr(model, "module") else model
+    state["history"].append(row)
+    if row["val_macro_f1"] > state["best_macro_f1"]:
+        state["best_macro_f1"], state["best_epoch"] = row["val_macro_f1"], row["epoch"]
+        module.save_pretrained(out)
+    if row["val_loss"] < state["best_val_loss"]:
+        state["best_val_loss"], state["stale_epochs"] = row["val_loss"], 0
+    else:
+        state["stale_epochs"] += 1
+    write_log(out, state["history"])
+    plot_curves(out, state["history"])
+    print(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+          f"val acc {row['val_accuracy']:.4f}  val macro-F1 {row['val_macro_f1']:.4f}  lr {row['lr']:.2e}  "
+          f"{row['epoch_seconds']:.0f} s  {row['images_per_second']:.0f} img/s"
+          f"{'  *best' if state['best_epoch'] == row['epoch'] else ''}", flush=True)
+    return bool(config.early_stopping) and state["stale_epochs"] >= config.early_stopping
+
+
+if __name__ == "__main__":
+    main()
