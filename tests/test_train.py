@@ -1,0 +1,128 @@
+"""train.py end to end on real FER-2013 rows: outputs, resume after SIGKILL, 2-process DDP."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from fer_model import FERNet
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = {"config.json", "model.safetensors", "README.md", "training_config.json", "log.csv", "curves.png", "checkpoint.pt"}
+
+
+def _args(data, out, *extra):
+    return ["--data", str(data), "--out", str(out), "--batch-size", "32", "--cache-dir", "", "--threads", "2", *extra]
+
+
+def _run(args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def _log(out):
+    with open(out / "log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_help_documents_every_option():
+    text = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True).stdout
+    for option in ("--data", "--out", "--epochs", "--batch-size", "--lr", "--weight-decay", "--seed", "--resume",
+                   "--limit", "--device", "--schedule", "--label-smoothing", "--class-weights"):
+        assert option in text
+    assert "ReduceLROnPlateau" in text and "(default: 0.001)" in text
+
+
+def test_reference_defaults():
+    config = train.parse_args(["--data", "x.csv"])
+    assert (config.lr, config.weight_decay, config.batch_size, config.epochs) == (1e-3, 1e-4, 64, 60)
+    assert (config.schedule, config.plateau_patience, config.early_stopping, config.seed) == ("plateau", 3, 7, 42)
+    assert (config.flip_p, config.degrees, config.crop_scale) == (0.5, 10.0, 0.9)
+    assert config.label_smoothing == 0.0 and config.class_weights == "none"
+
+
+def test_shards_cover_each_epoch_once():
+    config = train.parse_args(["--data", "x.csv", "--batch-size", "8"])
+    shards = [torch.cat(train.epoch_batches(101, config, 3, rank, 2)) for rank in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 50
+    assert len(set(torch.cat(shards).tolist())) == 100
+    assert not torch.equal(torch.cat(train.epoch_batches(101, config, 4, 0, 1)), torch.cat(train.epoch_batches(101, config, 3, 0, 1)))
+
+
+def test_class_weights_lift_rare_classes():
+    labels = np.array([0] * 90 + [1] * 10)
+    balanced = train.class_weights(labels, 2, "balanced")
+    assert balanced[1] / balanced[0] == pytest.approx(9.0)
+    assert train.class_weights(labels, 2, "sqrt")[1] / train.class_weights(labels, 2, "sqrt")[0] == pytest.approx(3.0)
+    assert (balanced[torch.tensor(labels)].mean()).item() == pytest.approx(1.0)
+
+
+def test_training_writes_a_loadable_model(small_csv, tmp_path):
+    out = tmp_path / "run"
+    result = _run(_args(small_csv, out, "--epochs", "2"))
+    assert result.returncode == 0, result.stderr
+    assert FILES <= {p.name for p in out.iterdir()}
+    rows = _log(out)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "epoch_seconds", "images_per_second"} <= set(rows[0])
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["train_rows"] == 700 and config["val_rows"] == 700 and config["epochs"] == 2
+    model = FERNet.from_pretrained(out)
+    assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+
+
+def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
+    from fer_model.data import FERData
+
+    requested = []
+    split = FERData.split
+    monkeypatch.setattr(FERData, "split", lambda self, name, limit=None: requested.append(name) or split(self, name, limit))
+    train.main(_args(small_csv, tmp_path / "run", "--epochs", "1"))
+    assert requested == ["Training", "PublicTest"]
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    args = ["--epochs", "3", "--early-stopping", "0"]
+    assert _run(_args(small_csv, full, *args)).returncode == 0
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *_args(small_csv, killed, *args)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the second epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert len(_log(killed)) < 3  # it really was cut short
+    FERNet.from_pretrained(killed)  # what it left is loadable
+    resumed = _run(_args(small_csv, killed, *args, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout
+    assert (killed / "model.safetensors").read_bytes() == (full / "model.safetensors").read_bytes()
+    final = [torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (full, killed)]
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+    assert [r["val_loss"] for r in _log(killed)] == [r["val_loss"] for r in _log(full)]
+
+
+def test_two_process_ddp_on_cpu(small_csv, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(ROOT / "train.py"), *_args(small_csv, out, "--epochs", "1", "--threads", "1")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stdout
+    assert result.stdout.count("epoch   1 ") == 1  # only rank 0 reports and writes
+    assert json.loads((out / "training_config.json").read_text())["world_size"] == 2
+    assert len(_log(out)) == 1
+    FERNet.from_pretrained(out)
