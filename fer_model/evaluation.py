@@ -40,3 +40,56 @@ def headline_metrics(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) ->
         "accuracy": float(accuracy_score(labels.numpy(), predicted)),
         "macro_f1": float(f1_score(labels.numpy(), predicted, average="macro", labels=range(logits.shape[1]), zero_division=0)),
     }
+
+
+def classification_metrics(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict:
+    """Accuracy, macro/weighted F1, balanced accuracy, per-class precision/recall/F1/support and
+    the confusion matrix (rows: true label, columns: prediction), all from scikit-learn."""
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    classes = list(range(len(names)))
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
+    return {
+        "rows": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=classes, zero_division=0)),
+        "weighted_f1": float(f1_score(labels, predicted, average="weighted", labels=classes, zero_division=0)),
+        "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(names, precision, recall, f1, support)
+        },
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
+    }
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE over `bins` equal-width confidence bins: sum over bins of |accuracy - confidence| * share."""
+    return float(sum(abs(acc - conf) * count for acc, conf, count in reliability_bins(probabilities, labels, bins)) / len(labels))
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> list[tuple[float, float, int]]:
+    """(accuracy, mean confidence, count) of each non-empty confidence bin."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    return [(float(correct[index == b].mean()), float(confidence[index == b].mean()), int((index == b).sum()))
+            for b in range(bins) if (index == b).any()]
+
+
+def fit_temperature(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T)."""
+    labels = torch.as_tensor(labels)
+    logits = logits.detach().clone()  # may come from inference mode, which autograd cannot use
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp().item())

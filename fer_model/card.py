@@ -1,0 +1,86 @@
+"""The model card: YAML metadata from huggingface_hub's ModelCardData, body from a Jinja template,
+every number read from the files evaluate.py and train.py wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .model import atomic_write
+
+TEMPLATE = Path(__file__).with_name("card_template.md")
+DATASET = {"dataset_type": "fer2013", "dataset_name": "FER-2013"}
+
+
+def card_data(results: dict, model_name: str) -> ModelCardData:
+    split = results["split"]
+    common = {"task_type": "image-classification", "task_name": "Facial expression recognition",
+              "dataset_split": split, **DATASET}
+    evals = [
+        EvalResult(metric_type="accuracy", metric_name="Accuracy", metric_value=round(results["accuracy"], 4), **common),
+        EvalResult(metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"},
+                   metric_value=round(results["macro_f1"], 4), **common),
+    ]
+    return ModelCardData(
+        model_name=model_name, license="mit", library_name="fer_model", pipeline_tag="image-classification",
+        tags=["facial-expression-recognition", "emotion-recognition", "fer2013", "pytorch", "safetensors"],
+        datasets=["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
+    )
+
+
+def _training(model_dir: Path) -> tuple[dict, list[dict]]:
+    config_path, log_path = model_dir / "training_config.json", model_dir / "log.csv"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    log = list(csv.DictReader(log_path.open())) if log_path.exists() else []
+    return config, log
+
+
+def train_command(config: dict) -> str:
+    """The train.py command line that reproduces a run from its saved config (every recipe option spelled out)."""
+    machine_specific = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
+                        "train_rows", "val_rows", "autocast"}
+    parts = ["python train.py"]
+    for key, value in config.items():
+        if key in machine_specific or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
+    return " ".join(parts)
+
+
+def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
+    """The card for a card file in `card_dir`, with image links relative to it."""
+    training, log = _training(model_dir)
+    best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
+
+    def link(path: Path) -> str:
+        return os.path.relpath(path.resolve(), card_dir).replace(os.sep, "/")
+
+    return ModelCard.from_template(
+        card_data(results, "FERNet (FER-2013)"),
+        template_path=str(TEMPLATE),
+        results=results,
+        columns=results["columns"],
+        labels=list(results["per_class"]),
+        training=training,
+        epochs_run=len(log),
+        best=best,
+        train_command=train_command(training),
+        model_dir=str(model_dir),
+        model_config=json.loads((model_dir / "config.json").read_text()),
+        copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
+        curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
+        confusion=link(out / "confusion_matrix.png"),
+        reliability=link(out / "reliability_diagram.png"),
+    )
+
+
+def write_card(model_dir: Path, out: Path, results: dict, extra_copy: str | os.PathLike | None = None) -> None:
+    """Write the card as `out/README.md` (what a model hub shows) and optionally a copy elsewhere."""
+    for path in [out / "README.md"] + ([Path(extra_copy)] if extra_copy else []):
+        card = render_card(model_dir, out, results, path.resolve().parent)
+        atomic_write(path, lambda temp: Path(temp).write_text(str(card)))

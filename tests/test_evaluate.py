@@ -1,0 +1,137 @@
+"""evaluate.py, the model card and Hub publishing."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import HfApi, ModelCard
+
+import evaluate
+from fer_model import FERNet
+from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
+from fer_model import hub
+
+NAMES = ["a", "b", "c"]
+
+
+def test_metrics_on_a_known_case():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 1, 1, 2, 2])
+    m = classification_metrics(labels, predicted, NAMES)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["per_class"]["a"] == {"precision": 1.0, "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.8), "support": 3}
+    assert m["per_class"]["b"]["precision"] == 0.5 and m["per_class"]["c"]["f1"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    assert m["weighted_f1"] == pytest.approx((3 * 0.8 + 2 * 0.5 + 2 / 3) / 6)
+
+
+def test_ece_on_a_known_case():
+    probabilities = np.array([[0.9, 0.05, 0.05]] * 4)  # 90% sure, right half of the time
+    assert expected_calibration_error(probabilities, np.array([0, 0, 1, 2])) == pytest.approx(0.4)
+
+
+def test_temperature_fixes_an_overconfident_model():
+    generator = torch.Generator().manual_seed(0)
+    honest = torch.randn(4000, 7, generator=generator)
+    labels = torch.multinomial(torch.softmax(honest, 1), 1, generator=generator).squeeze(1)
+    overconfident = honest * 4
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(4, rel=0.15)
+    before = expected_calibration_error(torch.softmax(overconfident, 1).numpy(), labels.numpy())
+    after = expected_calibration_error(torch.softmax(overconfident / temperature, 1).numpy(), labels.numpy())
+    assert after < before / 3
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, fer_data):
+    """evaluate.py run on a small real CSV with a briefly trained model."""
+    from conftest import ROOT
+
+    tmp = tmp_path_factory.mktemp("eval")
+    rows = ["emotion,pixels,Usage\n"]
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        part = fer_data.split(split, 500)
+        rows += [f"{l},{' '.join(map(str, i.ravel()))},{split}\n" for i, l in zip(part.images, part.labels)]
+    rows.append(rows[1].replace(",Training", ",PrivateTest"))  # a PrivateTest twin of a Training face
+    (tmp / "data.csv").write_text("".join(rows))
+    import train
+
+    train.main(["--data", str(tmp / "data.csv"), "--out", str(tmp / "model"), "--epochs", "1", "--cache-dir", ""])
+    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--tta",
+                             "--card", str(tmp / "elsewhere" / "model_card.md")])
+    return tmp, results
+
+
+def test_evaluate_writes_everything(evaluated):
+    tmp, results = evaluated
+    model_dir = tmp / "model"
+    for name in ("metrics.json", "confusion_matrix.png", "reliability_diagram.png", "README.md"):
+        assert (model_dir / name).exists()
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["split"] == "PrivateTest" and metrics["rows"] == 501
+    assert set(metrics["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert metrics["columns"]["PrivateTest without Training twins"]["removed_rows"] >= 1
+    assert set(metrics["columns"]) == {"PrivateTest", "PublicTest", "PrivateTest without Training twins",
+                                       "PrivateTest + flip TTA"}
+    import hashlib
+    assert metrics["model"]["sha256"] == hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert FERNet.from_pretrained(model_dir).temperature == config["temperature"]
+
+
+def test_card_metadata_parses_back_with_the_measured_numbers(evaluated):
+    tmp, results = evaluated
+    card = ModelCard.load(tmp / "model" / "README.md")
+    assert card.data.pipeline_tag == "image-classification" and card.data.library_name == "fer_model"
+    assert card.data.license == "mit" and card.data.datasets == ["fer2013"]
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values == {"accuracy": round(results["accuracy"], 4), "f1": round(results["macro_f1"], 4)}
+    assert all(r.dataset_split == "PrivateTest" for r in card.data.eval_results)
+
+
+def test_card_body_shows_the_metrics_json_numbers(evaluated):
+    tmp, _ = evaluated
+    metrics = json.loads((tmp / "model" / "metrics.json").read_text())
+    text = (tmp / "model" / "README.md").read_text()
+    for column in metrics["columns"].values():
+        assert f"{column['accuracy']:.4f}" in text and f"{column['macro_f1']:.4f}" in text
+    for name, m in metrics["per_class"].items():
+        assert f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |" in text
+    assert f"{metrics['calibration']['ece_before']:.4f} before" in text
+    for section in ("## How to use it", "## Training", "## Limitations and ethical considerations", "python train.py"):
+        assert section in text
+    copy = (tmp / "elsewhere" / "model_card.md").read_text()
+    assert "](../model/confusion_matrix.png)" in copy and "](confusion_matrix.png)" in text
+
+
+def test_push_uploads_the_model_files(evaluated, monkeypatch):
+    tmp, _ = evaluated
+    calls = {}
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", repo_id))
+
+    def fake_upload(self, folder_path, repo_id, allow_patterns, **kwargs):  # the network boundary only
+        from huggingface_hub.utils import filter_repo_objects
+        from pathlib import Path
+
+        files = [p.name for p in Path(folder_path).iterdir() if p.is_file()]
+        calls["files"] = sorted(filter_repo_objects(files, allow_patterns=allow_patterns))
+        return "https://huggingface.co/me/fernet/commit/1"
+
+    monkeypatch.setattr(HfApi, "upload_folder", fake_upload)
+    (tmp / "model" / "stray.pt").write_bytes(b"optimizer state")
+    assert hub.push(tmp / "model", "me/fernet", token="hf_fake") == "https://huggingface.co/me/fernet/commit/1"
+    assert calls["repo"] == "me/fernet"
+    assert calls["files"] == sorted(["README.md", "config.json", "confusion_matrix.png", "curves.png", "log.csv",
+                                     "metrics.json", "model.safetensors", "reliability_diagram.png",
+                                     "training_config.json"])
+
+
+def test_push_without_login_says_so(evaluated, monkeypatch, capsys):
+    tmp, _ = evaluated
+    monkeypatch.setattr(hub, "get_token", lambda: None)
+    assert hub.main(["push", str(tmp / "model"), "me/fernet"]) == 1
+    assert "not logged in" in capsys.readouterr().err
