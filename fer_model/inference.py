@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -12,6 +12,7 @@ import torch
 
 from .detect import Box, FaceDetector, HaarFaceDetector
 from .model import FERNet, ModelLoadError
+from .saliency import grad_cam
 from .preprocess import ImageLike, load_image, normalize, resize_face, to_grayscale
 
 
@@ -30,6 +31,7 @@ class FacePrediction:
     label: str
     probabilities: dict[str, float]
     face_found: bool
+    saliency: np.ndarray | None = field(default=None, repr=False)  # Grad-CAM map (48, 48) in [0, 1]
 
     @property
     def score(self) -> float:
@@ -79,9 +81,10 @@ class EmotionRecognizer:
     def labels(self) -> list[str]:
         return self.model.labels
 
-    def predict(self, image: Union[ImageLike, str, os.PathLike, bytes]) -> list[FacePrediction]:
+    def predict(self, image: Union[ImageLike, str, os.PathLike, bytes], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for every face in `image` (largest first), or one for the whole image when
-        no face is found. Accepts a path, bytes, a PIL image or a numpy array (RGB or grayscale)."""
+        no face is found. Accepts a path, bytes, a PIL image or a numpy array (RGB or grayscale).
+        With `saliency=True` each prediction also carries its Grad-CAM map."""
         if isinstance(image, (str, os.PathLike, bytes)):
             image = load_image(image)
         gray = to_grayscale(image)
@@ -91,15 +94,27 @@ class EmotionRecognizer:
         if not boxes:
             boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
         crops = [self._crop(gray, box) for box in boxes]
-        probabilities = self.predict_faces(crops)
-        return [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
+        batch = self._batch(crops)
+        probabilities = self._probabilities(batch)
+        results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
+        if saliency:
+            maps = grad_cam(self.model, batch, torch.from_numpy(probabilities.argmax(1))).cpu().numpy()
+            for result, heatmap in zip(results, maps):
+                result.saliency = heatmap
+        return results
 
     def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
         """Probabilities (N, classes) for grayscale face crops of any size, in one batch."""
+        return self._probabilities(self._batch(faces))
+
+    def _batch(self, faces: list[np.ndarray]) -> torch.Tensor:
         size = self.model.image_size
         batch = torch.from_numpy(np.stack([resize_face(face, size) for face in faces]))
+        return normalize(batch, self.model.mean, self.model.std).to(self.device)
+
+    def _probabilities(self, batch: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            logits = self.model(normalize(batch, self.model.mean, self.model.std).to(self.device))
+            logits = self.model(batch)
             return torch.softmax(logits.float() / self.model.temperature, dim=1).cpu().numpy()
 
     def _crop(self, gray: np.ndarray, box: Box) -> np.ndarray:

@@ -51,8 +51,10 @@ def load_image(source: Union[str, os.PathLike, bytes, io.IOBase]) -> Image.Image
         return ImageOps.exif_transpose(image)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{name}: not a readable image ({error})") from error
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{name}: not a readable image file (PNG, JPEG, WebP, BMP, GIF and TIFF are)") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name}: too many pixels to decode safely ({error})") from error
     except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt pixel data
         raise ImageError(f"{name}: the image data is corrupt or truncated ({error})") from error
 

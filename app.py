@@ -1,0 +1,159 @@
+"""The fer_model demo: facial expressions from an uploaded photo or a live webcam.
+
+    python app.py                       # http://127.0.0.1:7860, the shipped weights
+    python app.py --model DIR_OR_HUB_ID --port 8000 --share
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from fer_model import DEFAULT_MODEL, EmotionRecognizer, HaarFaceDetector, ImageError, load_image
+from fer_model.render import annotate, probability_bars
+from fer_model.smoothing import smooth
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
+STREAM_EVERY = 0.08  # seconds between webcam frames sent to the server
+STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
+SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
+TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
+
+
+class Demo:
+    """The model and detectors, loaded once; the handlers below are what the page calls."""
+
+    def __init__(self, model: str | os.PathLike | None = None) -> None:
+        self.upload = EmotionRecognizer.from_pretrained(model)
+        # Webcam faces are large: searching a 320-pixel frame is ~4x cheaper and finds them.
+        self.live = EmotionRecognizer(self.upload.model, HaarFaceDetector(max_side=320))
+
+    def predict(self, file: dict | str | None, show_saliency: bool = False):
+        """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
+        table, per-face JSON and a status line out."""
+        if file is None:
+            raise gr.Error("Upload an image first.", print_exception=False)
+        path = file["path"] if isinstance(file, dict) else file
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            raise gr.Error(f"Could not read that file: {_plain(error, path)}", print_exception=False) from None
+        notes = []
+        if max(image.size) > MAX_DISPLAY_SIDE:
+            notes.append(f"The {image.width}x{image.height} image was downscaled to fit {MAX_DISPLAY_SIDE} pixels.")
+            image.thumbnail((MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE))
+        frame = np.asarray(image.convert("RGB"))
+        faces = self.upload.predict(frame, saliency=show_saliency)
+        if not faces[0].face_found:
+            notes.insert(0, "No face found: the whole image was classified as one face, which is only "
+                            "meaningful for a tightly cropped face.")
+        else:
+            notes.insert(0, f"{len(faces)} face{'s' if len(faces) > 1 else ''} found.")
+        maps = [f.saliency for f in faces] if show_saliency else None
+        return (annotate(frame, faces, maps), probability_bars(faces), _top_label(faces), _table(faces),
+                [face.to_dict() for face in faces], " ".join(notes))
+
+    def stream(self, frame: np.ndarray | None, state: list | None, keep: float, show_saliency: bool):
+        """Webcam handler: one frame in; annotated frame, smoothed bars and the tracking state out."""
+        if frame is None:
+            return None, probability_bars([]), state
+        faces = self.live.predict(frame, saliency=show_saliency)
+        faces, state = smooth(faces, state, keep)
+        maps = [f.saliency for f in faces] if show_saliency else None
+        return annotate(frame, faces, maps), probability_bars(faces), state
+
+
+def _plain(error: Exception, path: str) -> str:
+    """The error message without the server's temporary path."""
+    return str(error).replace(f"{path}: ", "").replace(str(path), "the file")
+
+
+def _top_label(faces) -> dict[str, float]:
+    return dict(faces[0].probabilities)
+
+
+def _table(faces) -> pd.DataFrame:
+    rows = [[i + 1 if f.face_found else "whole image", f.label, round(f.score, 4), *f.box] for i, f in enumerate(faces)]
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def build(demo: Demo) -> gr.Blocks:
+    with gr.Blocks(title="fer_model: facial expression recognition") as blocks:
+        gr.Markdown("# Facial expression recognition\nA small CNN trained on FER-2013 reads each face as one of "
+                    f"seven expressions: {', '.join(demo.upload.labels)}. Faces are found with OpenCV; "
+                    "nothing leaves this machine.")
+        with gr.Tab("Upload"):
+            _upload_tab(demo)
+        with gr.Tab("Webcam"):
+            _webcam_tab(demo)
+        gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
+                    "Do not use it to make decisions about people.")
+    return blocks
+
+
+def _upload_tab(demo: Demo) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=360)
+            saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+            button = gr.Button("Recognise expressions", variant="primary")
+            gr.Examples([os.path.join(EXAMPLES, name) for name in ("astronaut.png", "astronaut_grid.jpg",
+                                                                  "chelsea_cat.jpg")], inputs=image)
+        with gr.Column(scale=2):
+            status = gr.Markdown(elem_id="status")
+            with gr.Row():
+                annotated = gr.Image(label="Faces", type="numpy", format="jpeg", height=440, elem_id="annotated")
+                top = gr.Label(label="Face 1", num_top_classes=7, elem_id="top-label")
+            bars = gr.Image(label="Probabilities per face", show_label=False, type="numpy", format="png",
+                            elem_id="bars")
+            table = gr.Dataframe(headers=TABLE_COLUMNS, label="Results", interactive=False)
+            with gr.Accordion("Per-face results as the API returns them", open=False):
+                faces = gr.JSON(show_label=False)
+    outputs = [annotated, bars, top, table, faces, status]
+    # preprocess=False: the handler reads the file itself, so a bad file gets our message, not a trace.
+    button.click(demo.predict, [image, saliency], outputs, api_name="predict", preprocess=False)
+    image.upload(demo.predict, [image, saliency], outputs, api_visibility="private", preprocess=False)
+
+
+def _webcam_tab(demo: Demo) -> None:
+    with gr.Row():
+        with gr.Column():
+            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360)
+            keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
+                             info="Each update shows this share of the previous bars plus the rest of the new frame "
+                                  "(an exponential moving average per face), so the bars do not flicker.")
+            saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+        with gr.Column():
+            live = gr.Image(label="Live", type="numpy", format="jpeg", height=360, elem_id="live")
+            live_bars = gr.Image(label="Probabilities (smoothed)", show_label=False, type="numpy", format="png",
+                                 elem_id="live-bars")
+    state = gr.State(None)
+    camera.stream(demo.stream, [camera, state, keep, saliency], [live, live_bars, state],
+                  stream_every=STREAM_EVERY, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
+                  api_visibility="private", show_progress="hidden")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the facial expression recognition demo.")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL),
+                        help="model folder or Hugging Face Hub id (default: the shipped model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    blocks = build(Demo(args.model))
+    blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
+                                                     share=args.share, show_error=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""app.py, really launched, driven through gradio_client."""
+
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+import app
+from fer_model import DEFAULT_MODEL, FER2013_LABELS, FERNet
+
+from app_server import running_app
+from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    torch.manual_seed(0)
+    model = tmp_path_factory.mktemp("app") / "model"
+    FERNet().save_pretrained(model)
+    with running_app(model) as (url, process):
+        yield url, process
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False)
+
+
+def test_defaults_serve_the_shipped_model_on_localhost():
+    args = app.parse_args([])
+    assert args.model == str(DEFAULT_MODEL) and args.host == "127.0.0.1" and args.port == 7860
+
+
+def test_a_real_face_gives_seven_probabilities(client):
+    annotated, bars, top, table, faces, status = client.predict(handle_file(ASTRONAUT), False, api_name="/predict")
+    assert len(faces) == 1 and faces[0]["face_found"]
+    assert list(faces[0]["probabilities"]) == list(FER2013_LABELS)
+    assert sum(faces[0]["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert faces[0]["label"] == max(faces[0]["probabilities"], key=faces[0]["probabilities"].get)
+    assert len(faces[0]["box"]) == 4 and "1 face found" in status
+    assert top["label"] == faces[0]["label"] and len(top["confidences"]) == 7
+    assert table["data"][0][1] == faces[0]["label"]
+
+
+def test_every_face_is_reported(client):
+    *_, faces, status = client.predict(handle_file(ASTRONAUT_GRID), True, api_name="/predict")
+    assert len(faces) == 4 and "4 faces found" in status
+
+
+def test_no_face_is_said_in_the_page(client):
+    *_, faces, status = client.predict(handle_file(CAT), False, api_name="/predict")
+    assert len(faces) == 1 and not faces[0]["face_found"] and "No face found" in status
+
+
+def test_a_non_image_file_gets_a_clear_error_and_the_server_keeps_serving(client, server, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("these are notes, not pixels")
+    with pytest.raises(AppError, match="Could not read that file: not a readable image file"):
+        client.predict(handle_file(bogus), False, api_name="/predict")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(AppError, match="the file is empty"):
+        client.predict(handle_file(empty), False, api_name="/predict")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(ASTRONAUT.read_bytes()[:20_000])
+    with pytest.raises(AppError, match="corrupt or truncated"):
+        client.predict(handle_file(truncated), False, api_name="/predict")
+    assert server[1].poll() is None
+    *_, faces, _ = client.predict(handle_file(ASTRONAUT), False, api_name="/predict")
+    assert len(faces) == 1
+
+
+def test_a_huge_image_is_downscaled_and_said(client, tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big.jpg"
+    Image.open(ASTRONAUT).convert("RGB").resize((4096, 4096)).save(big, quality=80)
+    *_, faces, status = client.predict(handle_file(big), False, api_name="/predict")
+    assert "downscaled" in status and len(faces) == 1 and faces[0]["box"][2] > 200

@@ -1,0 +1,108 @@
+"""The demo in headless Chromium (Debian's package, driven by Playwright): upload and webcam.
+
+Screenshots go to artifacts/screenshots/ for a person to look at."""
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fer_model import FERNet
+
+from app_server import running_app
+from conftest import ASTRONAUT, ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
+
+
+def write_face_video(path: Path, frames: int = 30) -> None:
+    """A 640x480 Y4M clip of the astronaut's face drifting sideways, for Chromium's fake camera."""
+    face = np.asarray(Image.open(ASTRONAUT).convert("RGB").crop((120, 10, 340, 250)).resize((220, 240)))
+    with open(path, "wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for k in range(frames):
+            frame = np.full((480, 640, 3), 200, dtype=np.uint8)
+            x = 180 + int(20 * np.sin(k / 5))
+            frame[120:360, x:x + 220] = face
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    torch.manual_seed(0)
+    model = tmp_path_factory.mktemp("browser") / "model"
+    FERNet().save_pretrained(model)
+    with running_app(model) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    video = tmp_path_factory.mktemp("camera") / "face.y4m"
+    write_face_video(video)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=ARGS + [f"--use-file-for-fake-video-capture={video}"])
+        yield browser
+        browser.close()
+
+
+def _image_src(page, elem_id):
+    return page.locator(f"#{elem_id} img").first.get_attribute("src", timeout=5000)
+
+
+def test_upload_shows_boxes_bars_and_labels(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    page.locator("input[type=file]").first.set_input_files(str(ROOT / "examples" / "astronaut_grid.jpg"))
+    page.get_by_text("4 faces found").wait_for(timeout=60_000)
+    page.locator("#annotated img").first.wait_for(timeout=30_000)
+    page.locator("#bars img").first.wait_for(timeout=30_000)
+    label_text = page.locator("#top-label").inner_text()
+    for label in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
+        assert label in label_text
+    assert "%" in label_text
+    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+    page.close()
+
+
+def test_upload_of_a_non_image_says_so(server, browser, tmp_path):
+    page = browser.new_page()
+    page.goto(server)
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("not an image")
+    page.locator("input[type=file]").first.set_input_files(str(bogus))
+    page.get_by_text("Could not read that file").first.wait_for(timeout=60_000)
+    assert "Traceback" not in page.content()
+    page.screenshot(path=str(SHOTS / "upload_error.png"))
+    page.close()
+
+
+def test_webcam_stream_updates_predictions(server, browser):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server)
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
+    page.locator("#live img").first.wait_for(timeout=60_000)
+    page.locator("#live-bars img").first.wait_for(timeout=30_000)
+    frames = set()
+    for _ in range(20):  # the face drifts in the fake camera, so each new annotated frame is a new file
+        frames.add(_image_src(page, "live"))
+        page.wait_for_timeout(150)
+    assert len(frames) >= 3
+    page.screenshot(path=str(SHOTS / "webcam.png"))
+    context.close()
