@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, HaarFaceDetector, ImageError, load_image
+from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
 from fer_model.smoothing import smooth
 
@@ -25,6 +31,28 @@ SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
 
 
+class OutputFiles:
+    """Upload results handed to Gradio as finished files with unique names.
+
+    Gradio caches a returned array under a name derived from its pixels and rewrites that file in
+    place, so two requests with identical results (two visitors clicking the same example) can
+    serve a half-written image. Files returned by path go through Gradio's atomic copy instead.
+    """
+
+    def __init__(self, max_age_seconds: float = 600) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="fer_model_app_"))
+        self.max_age_seconds = max_age_seconds
+
+    def save(self, array: np.ndarray, suffix: str) -> str:
+        now = time.time()
+        for old in self.folder.iterdir():  # Gradio has long copied these into its own cache
+            if now - old.stat().st_mtime > self.max_age_seconds:
+                old.unlink(missing_ok=True)
+        path = self.folder / f"{uuid.uuid4().hex}.{suffix}"
+        Image.fromarray(array).save(path, quality=90) if suffix == "jpg" else Image.fromarray(array).save(path)
+        return str(path)
+
+
 class Demo:
     """The model and detectors, loaded once; the handlers below are what the page calls."""
 
@@ -32,6 +60,7 @@ class Demo:
         self.upload = EmotionRecognizer.from_pretrained(model)
         # Webcam faces are large: searching a 320-pixel frame is ~4x cheaper and finds them.
         self.live = EmotionRecognizer(self.upload.model, HaarFaceDetector(max_side=320))
+        self.files = OutputFiles()
 
     def predict(self, file: dict | str | None, show_saliency: bool = False):
         """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
@@ -47,7 +76,7 @@ class Demo:
         if max(image.size) > MAX_DISPLAY_SIDE:
             notes.append(f"The {image.width}x{image.height} image was downscaled to fit {MAX_DISPLAY_SIDE} pixels.")
             image.thumbnail((MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE))
-        frame = np.asarray(image.convert("RGB"))
+        frame = to_rgb(image)
         faces = self.upload.predict(frame, saliency=show_saliency)
         if not faces[0].face_found:
             notes.insert(0, "No face found: the whole image was classified as one face, which is only "
@@ -55,8 +84,8 @@ class Demo:
         else:
             notes.insert(0, f"{len(faces)} face{'s' if len(faces) > 1 else ''} found.")
         maps = [f.saliency for f in faces] if show_saliency else None
-        return (annotate(frame, faces, maps), probability_bars(faces), _top_label(faces), _table(faces),
-                [face.to_dict() for face in faces], " ".join(notes))
+        return (self.files.save(annotate(frame, faces, maps), "jpg"), self.files.save(probability_bars(faces), "png"),
+                _top_label(faces), _table(faces), [face.to_dict() for face in faces], " ".join(notes))
 
     def stream(self, frame: np.ndarray | None, state: list | None, keep: float, show_saliency: bool):
         """Webcam handler: one frame in; annotated frame, smoothed bars and the tracking state out."""
@@ -107,10 +136,9 @@ def _upload_tab(demo: Demo) -> None:
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="status")
             with gr.Row():
-                annotated = gr.Image(label="Faces", type="numpy", format="jpeg", height=440, elem_id="annotated")
+                annotated = gr.Image(label="Faces", type="filepath", height=440, elem_id="annotated")
                 top = gr.Label(label="Face 1", num_top_classes=7, elem_id="top-label")
-            bars = gr.Image(label="Probabilities per face", show_label=False, type="numpy", format="png",
-                            elem_id="bars")
+            bars = gr.Image(label="Probabilities per face", show_label=False, type="filepath", elem_id="bars")
             table = gr.Dataframe(headers=TABLE_COLUMNS, label="Results", interactive=False)
             with gr.Accordion("Per-face results as the API returns them", open=False):
                 faces = gr.JSON(show_label=False)

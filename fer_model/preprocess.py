@@ -81,6 +81,16 @@ def to_grayscale(image: ImageLike) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """A PIL image of any mode -> uint8 RGB (H, W, 3) for display, with the same handling of
+    transparency and 16-bit pixels as :func:`to_grayscale`."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F", "1", "L"):
+        return np.repeat(to_grayscale(image)[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in image.info:
+        image = _on_white(image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
 def _array_to_pil(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]

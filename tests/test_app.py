@@ -77,3 +77,47 @@ def test_a_huge_image_is_downscaled_and_said(client, tmp_path):
     Image.open(ASTRONAUT).convert("RGB").resize((4096, 4096)).save(big, quality=80)
     *_, faces, status = client.predict(handle_file(big), False, api_name="/predict")
     assert "downscaled" in status and len(faces) == 1 and faces[0]["box"][2] > 200
+
+
+def _save_variants(folder):
+    from PIL import Image
+
+    base = Image.open(ASTRONAUT).convert("RGB")
+    variants = {
+        "rgba.png": base.convert("RGBA"),
+        "palette.gif": base.convert("P"),
+        "cmyk.jpg": base.convert("CMYK"),
+        "gray.png": base.convert("L"),
+        "sixteen_bit.png": Image.fromarray(__import__("numpy").asarray(base.convert("L"), dtype="uint16") * 257),
+        "tiny.png": Image.new("RGB", (1, 1), (120, 80, 60)),
+    }
+    paths = {}
+    for name, image in variants.items():
+        paths[name] = folder / name
+        image.save(paths[name])
+    rotated = folder / "exif_rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter; viewers (and we) turn it back upright
+    base.transpose(Image.Transpose.ROTATE_90).save(rotated, exif=exif, quality=95)
+    paths["exif_rotated.jpg"] = rotated
+    return paths
+
+
+def test_odd_image_modes_through_the_app(client, tmp_path):
+    for name, path in _save_variants(tmp_path).items():
+        *_, faces, status = client.predict(handle_file(path), False, api_name="/predict")
+        assert sum(faces[0]["probabilities"].values()) == pytest.approx(1, abs=1e-5), name
+        expected_face = name not in ("tiny.png",)
+        assert faces[0]["face_found"] == expected_face, (name, status)
+        if name == "exif_rotated.jpg":  # found upright, where the upright photo has it
+            x, y, w, h = faces[0]["box"]
+            assert 150 < x < 200 and 40 < y < 100
+
+
+def test_decompression_bomb_is_refused_by_the_app(client, tmp_path):
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000)).save(bomb)
+    with pytest.raises(AppError, match="9000x9000 pixels is more than"):
+        client.predict(handle_file(bomb), False, api_name="/predict")

@@ -103,3 +103,15 @@ def test_decompression_bomb_is_refused_before_decoding():
     assert len(buffer.getvalue()) < 1_000_000
     with pytest.raises(ImageError, match=f"{side}x{side} pixels is more than"):
         load_image(buffer.getvalue())
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA", "P", "CMYK", "L"])
+def test_display_rgb_matches_the_grayscale_the_model_sees(mode):
+    from fer_model.preprocess import to_rgb
+
+    base = Image.open(ASTRONAUT).convert("RGB").resize((64, 64))
+    image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257) if mode == "I;16" else base.convert(mode)
+    rgb = to_rgb(image)
+    assert rgb.shape == (64, 64, 3) and rgb.dtype == np.uint8
+    gray_of_rgb = np.asarray(Image.fromarray(rgb).convert("L"), dtype=int)
+    assert np.abs(gray_of_rgb - to_grayscale(image).astype(int)).max() <= 2

@@ -126,3 +126,19 @@ def test_two_process_ddp_on_cpu(small_csv, tmp_path):
     assert json.loads((out / "training_config.json").read_text())["world_size"] == 2
     assert len(_log(out)) == 1
     FERNet.from_pretrained(out)
+
+
+def test_a_checkpoint_write_that_dies_leaves_the_last_good_one(tmp_path, monkeypatch):
+    from fer_model.model import atomic_write
+
+    target = tmp_path / "checkpoint.pt"
+    atomic_write(target, lambda path: torch.save({"epoch": 3}, path))
+
+    def dies_halfway(path):
+        Path(path).write_bytes(b"half a checkpo")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, dies_halfway)
+    assert torch.load(target, weights_only=True) == {"epoch": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
