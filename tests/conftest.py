@@ -49,3 +49,19 @@ def small_csv(tmp_path, fer_csv, fer_data) -> Path:
     path = tmp_path / "small.csv"
     path.write_text("".join(rows))
     return path
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`python app.py` really running on a free localhost port, over a saved (untrained) FERNet:
+    the app tests check the plumbing, not accuracy. Yields (url, process)."""
+    import torch
+
+    from app_server import running_app
+    from fer_model import FERNet
+
+    torch.manual_seed(0)
+    model = tmp_path_factory.mktemp("app") / "model"
+    FERNet().save_pretrained(model)
+    with running_app(model) as served:
+        yield served

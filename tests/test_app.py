@@ -1,24 +1,18 @@
 """app.py, really launched, driven through gradio_client."""
 
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from fer_model import DEFAULT_MODEL, FER2013_LABELS, FERNet
+from fer_model import DEFAULT_MODEL, FER2013_LABELS
 
-from app_server import running_app
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    torch.manual_seed(0)
-    model = tmp_path_factory.mktemp("app") / "model"
-    FERNet().save_pretrained(model)
-    with running_app(model) as (url, process):
-        yield url, process
+def server(app_server):
+    return app_server
 
 
 @pytest.fixture(scope="module")

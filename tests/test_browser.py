@@ -8,12 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from fer_model import FERNet
 
-from app_server import running_app
 from conftest import ASTRONAUT, ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,12 +34,8 @@ def write_face_video(path: Path, frames: int = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    torch.manual_seed(0)
-    model = tmp_path_factory.mktemp("browser") / "model"
-    FERNet().save_pretrained(model)
-    with running_app(model) as (url, _):
-        yield url
+def server(app_server):
+    return app_server[0]
 
 
 @pytest.fixture(scope="module")
