@@ -126,7 +126,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    train_split = load_fer2013(args.data).split("Training")
+    start = time.perf_counter()
+    data = load_fer2013(args.data)
+    print(f"parsed {args.data} ({len(data)} rows) in {time.perf_counter() - start:.1f} s, no cache")
+    train_split = data.split("Training")
     images, labels = train_split.images, train_split.labels
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} steps each")
 
