@@ -32,7 +32,7 @@ from tqdm import tqdm
 from fer_model import FERNet, load_fer2013, default_data_path
 from fer_model.augment import AugmentConfig, augment_batch
 from fer_model.evaluation import headline_metrics, predict_logits
-from fer_model.model import atomic_write
+from fer_model.model import WEIGHTS_NAME, atomic_write, load_weights_strict
 from fer_model.preprocess import normalize
 
 DEFAULT_DATA = default_data_path()
@@ -62,6 +62,7 @@ class TrainConfig:
     channels_last: bool = True  # NHWC memory layout (faster oneDNN/cuDNN convolutions)
     threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
     resume: bool = False  # continue from OUT/checkpoint.pt
+    init_from: str | None = None  # start from this saved model's weights (a second training stage)
     cache_dir: str | None = str(Path.home() / ".cache" / "fer_model")  # parsed-CSV cache ("" : none)
     stop_after: int | None = None  # end this process after N epochs of this run (for time-boxed sessions)
 
@@ -255,6 +256,12 @@ def save_training_config(out: Path, config: TrainConfig, extra: dict) -> None:
 # ---------------------------------------------------------------------------------------- main
 
 
+def earlier_stage(config: TrainConfig) -> dict:
+    """The training config of the model this run starts from, so the record covers every stage."""
+    record = Path(config.init_from or "") / "training_config.json"
+    return {"init_from_training_config": json.loads(record.read_text())} if config.init_from and record.exists() else {}
+
+
 def load_splits(config: TrainConfig):
     data = load_fer2013(config.data, cache_dir=config.cache_dir or None)
     train, val = data.split("Training", config.limit), data.split("PublicTest", config.limit)
@@ -272,7 +279,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_images, train_labels, val_images, val_labels = load_splits(config)
 
     torch.manual_seed(config.seed)
-    model = FERNet().to(device)
+    model = FERNet()
+    if config.init_from:
+        load_weights_strict(model, Path(config.init_from) / WEIGHTS_NAME)
+    model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -295,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = torch.nn.parallel.DistributedDataParallel(model)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        save_training_config(out, config, {"world_size": world, "device": str(device),
+        save_training_config(out, config, {"world_size": world, "device": str(device), **earlier_stage(config),
                                            "autocast": str(amp_dtype) if amp_dtype else "fp32",
                                            "train_rows": len(train_labels), "val_rows": len(val_labels)})
         print(f"training on {len(train_labels)} rows, validating on {len(val_labels)}; device {device}, "

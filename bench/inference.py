@@ -16,6 +16,7 @@ import io
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,26 +48,31 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):6.2f} ms  p95 {q[18]:6.2f} ms"
 
 
-def model_variants(model: FERNet) -> dict:
-    """Ways of running the same weights: name -> (callable on an NCHW batch)."""
+def model_variants(path: str) -> dict:
+    """Ways of running the same weights: name -> callable on an NCHW batch."""
+    model = FERNet.from_pretrained(path)
     variants = {"eager fp32 NCHW (plain PyTorch)": lambda x: model(x)}
-    channels_last = FERNet.from_pretrained(model._path).to(memory_format=torch.channels_last).eval()
+    channels_last = FERNet.from_pretrained(path).to(memory_format=torch.channels_last).eval()
     variants["eager fp32 channels_last"] = lambda x: channels_last(x.contiguous(memory_format=torch.channels_last))
     if "avx512_bf16" in Path("/proc/cpuinfo").read_text() or "amx_bf16" in Path("/proc/cpuinfo").read_text():
         def bf16(x):
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return channels_last(x.contiguous(memory_format=torch.channels_last))
         variants["bf16 autocast channels_last"] = bf16
-    scripted = torch.jit.freeze(torch.jit.trace(FERNet.from_pretrained(model._path).eval(), torch.zeros(1, 1, 48, 48)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still worth a measurement
+        scripted = torch.jit.freeze(torch.jit.trace(FERNet.from_pretrained(path).eval(), torch.zeros(1, 1, 48, 48)))
     variants["TorchScript frozen fp32"] = lambda x: scripted(x)
     return variants
 
 
-def bench_model(model: FERNet, repeats: int) -> None:
-    print("== FERNet alone (weights from the shipped model) ==")
+def bench_model(path: str, repeats: int) -> None:
+    print(f"== FERNet alone ({path}) ==")
     one, batch = torch.randn(1, 1, 48, 48), torch.randn(64, 1, 48, 48)
-    reference = model(one)
-    for name, run in model_variants(model).items():
+    variants = model_variants(path)
+    with torch.inference_mode():
+        reference = next(iter(variants.values()))(one)
+    for name, run in variants.items():
         with torch.inference_mode():
             error = (run(one).float() - reference).abs().max().item()
             latency = timed(lambda: run(one), repeats)
@@ -121,10 +127,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per measurement")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    model = FERNet.from_pretrained(args.model)
-    model._path = args.model
-    bench_model(model, args.repeats)
-    bench_frames(EmotionRecognizer(model, HaarFaceDetector(max_side=320)), args.repeats)
+    bench_model(args.model, args.repeats)
+    bench_frames(EmotionRecognizer(FERNet.from_pretrained(args.model), HaarFaceDetector(max_side=320)), args.repeats)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,11 @@ def _training(model_dir: Path) -> tuple[dict, list[dict]]:
 
 def train_command(config: dict) -> str:
     """The train.py command line that reproduces a run from its saved config (every recipe option spelled out)."""
-    machine_specific = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
-                        "train_rows", "val_rows", "autocast"}
+    not_options = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
+                   "train_rows", "val_rows", "autocast", "init_from_training_config"}
     parts = ["python train.py"]
     for key, value in config.items():
-        if key in machine_specific or value is None:
+        if key in not_options or value is None:
             continue
         flag = "--" + key.replace("_", "-")
         parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
@@ -69,7 +69,8 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        train_command=train_command(training),
+        train_commands=[train_command(stage) for stage in (training.get("init_from_training_config"), training) if stage],
+        first_stage=training.get("init_from_training_config"),
         model_dir=str(model_dir),
         model_config=json.loads((model_dir / "config.json").read_text()),
         copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,

@@ -142,3 +142,21 @@ def test_a_checkpoint_write_that_dies_leaves_the_last_good_one(tmp_path, monkeyp
         atomic_write(target, dies_halfway)
     assert torch.load(target, weights_only=True) == {"epoch": 3}
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv, tmp_path):
+    from fer_model.card import train_command
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    train.main(_args(small_csv, first, "--epochs", "1"))
+    start = FERNet.from_pretrained(first)
+    train.main(_args(small_csv, second, "--epochs", "1", "--init-from", str(first), "--lr", "1e-9",
+                     "--weight-decay", "0"))
+    after = FERNet.from_pretrained(second)
+    # A near-zero learning rate leaves the first stage's weights (BatchNorm statistics still move).
+    assert torch.allclose(after.head[5].weight, start.head[5].weight, atol=1e-5)
+    record = json.loads((second / "training_config.json").read_text())
+    assert record["init_from"] == str(first) and record["init_from_training_config"]["epochs"] == 1
+    assert train_command(record["init_from_training_config"]).startswith(f"python train.py --out {first}")
+    with pytest.raises(Exception, match="no such file|not a readable safetensors"):
+        train.main(_args(small_csv, tmp_path / "third", "--epochs", "1", "--init-from", str(tmp_path / "absent")))
