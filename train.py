@@ -256,10 +256,17 @@ def save_training_config(out: Path, config: TrainConfig, extra: dict) -> None:
 # ---------------------------------------------------------------------------------------- main
 
 
-def earlier_stage(config: TrainConfig) -> dict:
-    """The training config of the model this run starts from, so the record covers every stage."""
-    record = Path(config.init_from or "") / "training_config.json"
-    return {"init_from_training_config": json.loads(record.read_text())} if config.init_from and record.exists() else {}
+def earlier_stage(config: TrainConfig, out: Path) -> dict:
+    """The record of the model this run starts from (its config, log and curves, copied into `out`
+    as init_from_*), so the output folder documents every stage behind its weights."""
+    source = Path(config.init_from or "")
+    if not config.init_from or not (source / "training_config.json").exists():
+        return {}
+    for name in ("log.csv", "curves.png"):
+        if (source / name).exists():
+            data = (source / name).read_bytes()
+            atomic_write(out / f"init_from_{name}", lambda path: Path(path).write_bytes(data))
+    return {"init_from_training_config": json.loads((source / "training_config.json").read_text())}
 
 
 def load_splits(config: TrainConfig):
@@ -305,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = torch.nn.parallel.DistributedDataParallel(model)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        save_training_config(out, config, {"world_size": world, "device": str(device), **earlier_stage(config),
+        save_training_config(out, config, {"world_size": world, "device": str(device), **earlier_stage(config, out),
                                            "autocast": str(amp_dtype) if amp_dtype else "fp32",
                                            "train_rows": len(train_labels), "val_rows": len(val_labels)})
         print(f"training on {len(train_labels)} rows, validating on {len(val_labels)}; device {device}, "

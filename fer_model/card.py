@@ -75,6 +75,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         model_config=json.loads((model_dir / "config.json").read_text()),
         copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
+        first_stage_curves=link(model_dir / "init_from_curves.png") if (model_dir / "init_from_curves.png").exists() else None,
         confusion=link(out / "confusion_matrix.png"),
         reliability=link(out / "reliability_diagram.png"),
     )

@@ -15,7 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 from .model import CONFIG_NAME, FERNet, WEIGHTS_NAME
 
 # What a model repo gets: weights, config, card, the figures it shows and the records behind them.
-UPLOAD_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "README.md", "*.png", "metrics.json", "training_config.json", "log.csv"]
+UPLOAD_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "README.md", "*.png", "metrics.json", "training_config.json", "*.csv"]
 
 
 class NotLoggedInError(RuntimeError):

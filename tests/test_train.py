@@ -157,6 +157,8 @@ def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv,
     assert torch.allclose(after.head[5].weight, start.head[5].weight, atol=1e-5)
     record = json.loads((second / "training_config.json").read_text())
     assert record["init_from"] == str(first) and record["init_from_training_config"]["epochs"] == 1
+    assert (second / "init_from_log.csv").read_bytes() == (first / "log.csv").read_bytes()
+    assert (second / "init_from_curves.png").exists()
     assert train_command(record["init_from_training_config"]).startswith(f"python train.py --out {first}")
     with pytest.raises(Exception, match="no such file|not a readable safetensors"):
         train.main(_args(small_csv, tmp_path / "third", "--epochs", "1", "--init-from", str(tmp_path / "absent")))
