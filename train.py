@@ -172,8 +172,8 @@ def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, los
     batches = epoch_batches(len(train_labels), config, epoch, rank, world)
     model.train()
     total_loss, seen, start = 0.0, 0, time.perf_counter()
-    progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False,
-                    mininterval=1 if sys.stderr.isatty() else 60, file=sys.stderr)
+    progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, file=sys.stderr,
+                    disable=rank != 0 or not sys.stderr.isatty())  # logs get the per-epoch line instead
     for index in progress:
         faces = augment_batch(train_images[index].unsqueeze(1).float().div_(255), augment, augment_rng)
         inputs = normalize(faces, module.mean, module.std).to(device, non_blocking=True)

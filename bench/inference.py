@@ -53,7 +53,7 @@ def model_variants(path: str) -> dict:
     model = FERNet.from_pretrained(path)
     variants = {"eager fp32 NCHW (plain PyTorch)": lambda x: model(x)}
     channels_last = FERNet.from_pretrained(path).to(memory_format=torch.channels_last).eval()
-    variants["eager fp32 channels_last"] = lambda x: channels_last(x.contiguous(memory_format=torch.channels_last))
+    variants["eager fp32 channels_last (shipped)"] = lambda x: channels_last(x.contiguous(memory_format=torch.channels_last))
     if "avx512_bf16" in Path("/proc/cpuinfo").read_text() or "amx_bf16" in Path("/proc/cpuinfo").read_text():
         def bf16(x):
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -77,7 +77,7 @@ def bench_model(path: str, repeats: int) -> None:
             error = (run(one).float() - reference).abs().max().item()
             latency = timed(lambda: run(one), repeats)
             throughput = timed(lambda: run(batch), max(10, repeats // 10), warmup=3)
-        print(f"{name:34s} batch 1: {summary(latency)}   batch 64: {64000 / statistics.median(throughput):7.0f} faces/s"
+        print(f"{name:36s} batch 1: {summary(latency)}   batch 64: {64000 / statistics.median(throughput):7.0f} faces/s"
               f"   max |logit diff| {error:.1e}")
 
 

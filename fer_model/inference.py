@@ -60,7 +60,8 @@ class EmotionRecognizer:
     def __init__(self, model: FERNet, detector: FaceDetector | None = None, margin: float = 0.1,
                  crop_side: int = 96, device: Union[str, torch.device] = "cpu") -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        # channels_last: measured faster for these convolutions (bench/inference.py), same outputs to 1e-5
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.detector = detector
         self.margin = margin
         self.crop_side = crop_side
@@ -110,7 +111,8 @@ class EmotionRecognizer:
     def _batch(self, faces: list[np.ndarray]) -> torch.Tensor:
         size = self.model.image_size
         batch = torch.from_numpy(np.stack([resize_face(face, size) for face in faces]))
-        return normalize(batch, self.model.mean, self.model.std).to(self.device)
+        faces = normalize(batch, self.model.mean, self.model.std).to(self.device)
+        return faces.contiguous(memory_format=torch.channels_last)
 
     def _probabilities(self, batch: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():

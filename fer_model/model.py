@@ -234,6 +234,9 @@ def atomic_write(target: str | os.PathLike, write: Any) -> None:
     os.close(handle)
     try:
         write(temp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp made it private; the result should read like any other file
         with open(temp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temp, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ def free_port() -> int:
 @contextmanager
 def running_app(model: str | Path, timeout: float = 180):
     port = free_port()
-    log = open(Path(model).parent / f"app-{port}.log", "w") if Path(model).exists() else subprocess.DEVNULL
+    log = tempfile.NamedTemporaryFile("w", prefix=f"app-{port}-", suffix=".log", delete=False)  # kept for debugging
     process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(model), "--port", str(port)],
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -30,7 +31,7 @@ def running_app(model: str | Path, timeout: float = 180):
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"app.py exited with {process.returncode} before serving")
+                raise RuntimeError(f"app.py exited with {process.returncode} before serving; see {log.name}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
@@ -40,6 +41,7 @@ def running_app(model: str | Path, timeout: float = 180):
                 time.sleep(0.5)
         yield url, process
     finally:
+        log.close()
         process.terminate()
         try:
             process.wait(timeout=20)
