@@ -275,6 +275,30 @@ def load_splits(config: TrainConfig):
     return torch.from_numpy(train.images), torch.from_numpy(train.labels), val.images, val.labels
 
 
+def build(config: TrainConfig, device: torch.device, shard_rows: int):
+    """Seeded model (from --init-from weights if given), AdamW and the LR schedule."""
+    torch.manual_seed(config.seed)
+    model = FERNet()
+    if config.init_from:
+        load_weights_strict(model, Path(config.init_from) / WEIGHTS_NAME)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = make_scheduler(config, optimizer, math.ceil(shard_rows / config.batch_size))
+    return model, optimizer, scheduler
+
+
+def restore(path: Path, model, optimizer, scheduler, device: torch.device) -> tuple[int, dict]:
+    """Load a checkpoint written by save_checkpoint; returns (epochs completed, run state)."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    torch.set_rng_state(checkpoint["torch_rng"].cpu())  # the CPU generator, even when mapped to a GPU
+    return checkpoint["epoch"], checkpoint["state"]
+
+
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     rank, world = setup_distributed()
@@ -285,27 +309,13 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(config.out)
     train_images, train_labels, val_images, val_labels = load_splits(config)
 
-    torch.manual_seed(config.seed)
-    model = FERNet()
-    if config.init_from:
-        load_weights_strict(model, Path(config.init_from) / WEIGHTS_NAME)
-    model = model.to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil((len(train_labels) // world) / config.batch_size)
-    scheduler = make_scheduler(config, optimizer, steps_per_epoch)
+    model, optimizer, scheduler = build(config, device, len(train_labels) // world)
     weights = class_weights(train_labels.numpy(), len(model.labels), config.class_weights)
     weights = weights.to(device) if weights is not None else None
     state = {"best_macro_f1": -1.0, "best_epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
     start_epoch = 0
     if config.resume and (out / "checkpoint.pt").exists():
-        checkpoint = torch.load(out / "checkpoint.pt", map_location=device, weights_only=True)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        start_epoch, state = checkpoint["epoch"], checkpoint["state"]
+        start_epoch, state = restore(out / "checkpoint.pt", model, optimizer, scheduler, device)
         if rank == 0:
             print(f"resumed from {out / 'checkpoint.pt'} after epoch {start_epoch}", flush=True)
     if world > 1:
@@ -321,7 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(start_epoch, config.epochs):
         row = {"epoch": epoch + 1, **train_one_epoch(model, optimizer, scheduler, train_images, train_labels, weights,
                                                      config, epoch, device, amp_dtype, rank, world)}
-        stop = torch.zeros(2)  # (val loss, stop flag), decided on rank 0 and shared
+        stop = torch.zeros(2, device=device)  # (val loss, stop flag), decided on rank 0 and shared
         if rank == 0:
             row.update(validate(model, val_images, val_labels, device))
             row["lr"] = optimizer.param_groups[0]["lr"]

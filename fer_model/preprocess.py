@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Sequence, Union
 
 import numpy as np
@@ -40,7 +41,9 @@ def load_image(source: Union[str, os.PathLike, bytes, io.IOBase]) -> Image.Image
     if isinstance(source, bytes) and not source:
         raise ImageError("the image data is empty")
     try:
-        image = Image.open(data)
+        with warnings.catch_warnings():  # the size check below refuses such images with a clearer message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(data)
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise ImageError(
