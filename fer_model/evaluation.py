@@ -34,12 +34,9 @@ def predict_logits(
 def headline_metrics(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, float]:
     """Cross-entropy loss, accuracy and macro-F1 of logits against integer labels."""
     labels = torch.as_tensor(labels)
-    predicted = logits.argmax(1).numpy()
-    return {
-        "loss": F.cross_entropy(logits, labels).item(),
-        "accuracy": float(accuracy_score(labels.numpy(), predicted)),
-        "macro_f1": float(f1_score(labels.numpy(), predicted, average="macro", labels=range(logits.shape[1]), zero_division=0)),
-    }
+    names = [str(index) for index in range(logits.shape[1])]
+    metrics = classification_metrics(labels.numpy(), logits.argmax(1).numpy(), names)
+    return {"loss": F.cross_entropy(logits, labels).item(), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict:

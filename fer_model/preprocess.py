@@ -22,6 +22,13 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 ImageLike = Union[Image.Image, np.ndarray]
 
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # integer pixels beyond 8 bits
+ALPHA_MODES = ("RGBA", "LA", "PA", "P", "RGBa", "La")  # may carry transparency
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
 
 class ImageError(ValueError):
     """An input that cannot be read as an image; the message says what was wrong."""
@@ -77,9 +84,9 @@ def to_grayscale(image: ImageLike) -> np.ndarray:
         raise ImageError(f"the image has no pixels ({image.width}x{image.height})")
     if image.mode == "F":  # PIL's float mode keeps the 0-255 scale
         return np.clip(np.asarray(image), 0, 255).round().astype(np.uint8)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+    if image.mode in WIDE_MODES:
         return _wide_to_uint8(np.asarray(image))
-    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in image.info:
+    if _has_alpha(image):
         image = _on_white(image.convert("RGBA"))
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
@@ -87,9 +94,9 @@ def to_grayscale(image: ImageLike) -> np.ndarray:
 def to_rgb(image: Image.Image) -> np.ndarray:
     """A PIL image of any mode -> uint8 RGB (H, W, 3) for display, with the same handling of
     transparency and 16-bit pixels as :func:`to_grayscale`."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F", "1", "L"):
+    if image.mode in WIDE_MODES + ("F", "1", "L"):
         return np.repeat(to_grayscale(image)[:, :, None], 3, axis=2)
-    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in image.info:
+    if _has_alpha(image):
         image = _on_white(image.convert("RGBA"))
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
