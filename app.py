@@ -29,6 +29,8 @@ STREAM_EVERY = 0.05  # seconds between webcam frames sent to the server (up to 2
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
+MAX_FILE_MB = 20  # uploads larger than this are refused before they reach the disk cache
+CACHE_MAX_AGE = 3600  # seconds an uploaded or generated file stays in Gradio's cache
 
 
 class OutputFiles:
@@ -83,8 +85,7 @@ class Demo:
                             "meaningful for a tightly cropped face.")
         else:
             notes.insert(0, f"{len(faces)} face{'s' if len(faces) > 1 else ''} found.")
-        maps = [f.saliency for f in faces] if show_saliency else None
-        return (self.files.save(annotate(frame, faces, maps), "jpg"), self.files.save(probability_bars(faces), "png"),
+        return (self.files.save(annotate(frame, faces), "jpg"), self.files.save(probability_bars(faces), "png"),
                 _top_label(faces), _table(faces), [face.to_dict() for face in faces], " ".join(notes))
 
     def stream(self, frame: np.ndarray | None, state: list | None, keep: float, show_saliency: bool):
@@ -93,8 +94,11 @@ class Demo:
             return None, probability_bars([]), state
         faces = self.live.predict(frame, saliency=show_saliency)
         faces, state = smooth(faces, state, keep)
-        maps = [f.saliency for f in faces] if show_saliency else None
-        return annotate(frame, faces, maps), probability_bars(faces), state
+        return annotate(frame, faces), probability_bars(faces), state
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600} hour{'s' if seconds >= 7200 else ''}" if seconds % 3600 == 0 else f"{seconds} seconds"
 
 
 def _plain(error: Exception, path: str) -> str:
@@ -111,11 +115,14 @@ def _table(faces) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def build(demo: Demo) -> gr.Blocks:
-    with gr.Blocks(title="fer_model: facial expression recognition") as blocks:
+def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE) -> gr.Blocks:
+    # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
+    with gr.Blocks(title="fer_model: facial expression recognition",
+                   delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
         gr.Markdown("# Facial expression recognition\nA small CNN trained on FER-2013 reads each face as one of "
                     f"seven expressions: {', '.join(demo.upload.labels)}. Faces are found with OpenCV; "
-                    "nothing leaves this machine.")
+                    f"nothing leaves this machine. Uploads up to {max_file_mb:g} MB; files are deleted from the "
+                    f"server after {_duration(cache_max_age)}.", elem_id="intro")
         with gr.Tab("Upload"):
             _upload_tab(demo)
         with gr.Tab("Webcam"):
@@ -173,14 +180,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB,
+                        help="largest upload accepted, in MB (default: %(default)s)")
+    parser.add_argument("--cache-max-age", type=int, default=CACHE_MAX_AGE,
+                        help="seconds before uploaded and generated files are deleted (default: %(default)s)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    blocks = build(Demo(args.model))
-    blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
-                                                     share=args.share, show_error=False)
+    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age)
+    blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                                     show_error=False, max_file_size=f"{args.max_file_mb:g}mb")
 
 
 if __name__ == "__main__":

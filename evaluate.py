@@ -1,11 +1,19 @@
-"""Measure a saved FERNet on FER-2013 and write its metrics, figures and model card.
+"""Measure a saved FERNet on FER-2013 (and on labelled photos through the face detector) and
+write its metrics, figures and model card.
 
-    python evaluate.py --model fer_model/pretrained/fernet-fer2013 --tta --card model_card.md
+    python evaluate.py --model fer_model/pretrained/fernet-fer2013                 # into runs/evaluate/
+    python evaluate.py --model fer_model/pretrained/fernet-fer2013 --update-model --card model_card.md
 
-Writes into --out (default: the model folder) metrics.json, confusion_matrix.png,
-reliability_diagram.png and README.md (the model card); --card writes a copy of the card
-elsewhere with image links that still resolve. The temperature is fitted on PublicTest (never
-on the reported split) and stored in the model's config.json unless --no-calibrate.
+Writes metrics.json, confusion_matrix.png, reliability_diagram.png and README.md (the model card)
+into --out (default: runs/evaluate/<model folder name>). With --update-model they go into the
+model folder instead and the temperature fitted on PublicTest is stored in its config.json;
+without it the model folder is only read. --card writes a copy of the card elsewhere with image
+links that still resolve.
+
+Reported: the model alone (one crop, no test-time averaging) on --split; the default inference
+path (the crop and test-time views in config.json) beside it; a robustness table (the same
+split under the perturbations of fer_model.robustness); and, where the wild_faces photos are
+found, accuracy through EmotionRecognizer.predict (detection, crop, model) as an out-of-domain row.
 """
 
 from __future__ import annotations
@@ -19,14 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer_model import FERNet, default_data_path, load_fer2013
+from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, default_data_path, load_fer2013
 from fer_model.card import write_card
 from fer_model.data import FERData
-from fer_model.evaluation import (classification_metrics, expected_calibration_error, fit_temperature,
-                                  predict_logits, reliability_bins)
-from fer_model.model import CONFIG_NAME, WEIGHTS_NAME, atomic_write
+from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature, reliability_bins
+from fer_model.inference import calibrated_probabilities, predict_crops, predict_logits
+from fer_model.model import WEIGHTS_NAME, atomic_write, update_config
+from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
 
 DEFAULT_DATA = default_data_path()
+DEFAULT_WILD = Path(__file__).resolve().parent.parent / "shared" / "wild_faces"
 CALIBRATION_SPLIT = "PublicTest"
 
 
@@ -35,10 +45,12 @@ class EvalConfig:
     model: str  # saved model folder
     data: str | None  # FER-2013 CSV or image folder
     split: str  # the reported split
-    out: str | None  # where outputs go (default: the model folder)
-    tta: bool  # also report flip test-time augmentation, as a separate column
+    out: str | None  # where outputs go (default: runs/evaluate/<model name>, or the model folder with update_model)
+    update_model: bool  # write outputs into the model folder and store the fitted temperature in its config
     card: str | None  # extra copy of the model card (e.g. model_card.md at the repo root)
-    calibrate: bool  # fit the temperature on PublicTest and store it in config.json
+    calibrate: bool  # fit the temperature on PublicTest
+    robustness: bool  # measure the split under each perturbation
+    wild: str | None  # labelled photos (labels.csv beside them) measured through the detector
 
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
@@ -48,16 +60,34 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
                         help="FER-2013 CSV or image folder (default: %(default)s)")
     parser.add_argument("--split", default="PrivateTest", choices=["PrivateTest", "PublicTest"],
                         help="split to report (default: %(default)s)")
-    parser.add_argument("--out", help="output folder (default: the model folder)")
-    parser.add_argument("--tta", action="store_true", help="also report flip TTA: the mean of the softmax "
-                        "probabilities of each face and its mirror image")
+    parser.add_argument("--out", help="output folder (default: runs/evaluate/<model folder name>)")
+    parser.add_argument("--update-model", action="store_true",
+                        help="write metrics, figures and card into the model folder and the fitted temperature "
+                             "into its config.json")
     parser.add_argument("--card", help="also write the model card here, e.g. model_card.md")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                         help="keep the config's temperature instead of fitting one on PublicTest")
+    parser.add_argument("--no-robustness", dest="robustness", action="store_false",
+                        help="skip the perturbation table (it runs the split 24 more times)")
+    parser.add_argument("--wild", default=str(DEFAULT_WILD) if DEFAULT_WILD.exists() else None,
+                        help="folder of labelled photos for the out-of-domain row (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("--data is required: no FER-2013 CSV found at the default location")
+    if args.wild and not (Path(args.wild) / "labels.csv").exists():
+        parser.error(f"--wild {args.wild}: no labels.csv there")
     return EvalConfig(**vars(args))
+
+
+def describe_views(model: FERNet) -> str:
+    """How the default path crops and averages, in words."""
+    crops = len(model.tta_scales)
+    parts = [f"crop {model.crop_scale:g}x the face box"]
+    if crops > 1:
+        parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in model.tta_scales)})")
+    if model.tta_flip:
+        parts.append("flip")
+    return ", ".join(parts)
 
 
 def training_twins(data: FERData, split: str) -> np.ndarray:
@@ -77,37 +107,43 @@ def measure(probabilities: np.ndarray, labels: np.ndarray, names: list[str]) -> 
     return metrics
 
 
-def softmax(logits: torch.Tensor, temperature: float) -> np.ndarray:
-    return torch.softmax(logits / temperature, dim=1).numpy()
-
-
 def evaluate(model: FERNet, data: FERData, config: EvalConfig) -> dict:
     names = model.labels
     calibration = data.split(CALIBRATION_SPLIT)
     calibration_logits = predict_logits(model, calibration.images)
     temperature = fit_temperature(calibration_logits, calibration.labels) if config.calibrate else model.temperature
+    model.temperature = temperature  # every probability below, the default path's included, uses it
     report = data.split(config.split)
     logits = predict_logits(model, report.images)
-    probabilities = softmax(logits, temperature)
+    probabilities = calibrated_probabilities(logits, temperature)
     results = {"split": config.split, **measure(probabilities, report.labels, names)}
     results["calibration"] = {
         "temperature": temperature, "fitted_on": CALIBRATION_SPLIT if config.calibrate else "config", "bins": 15,
-        "ece_before": expected_calibration_error(softmax(logits, 1.0), report.labels),
+        "ece_before": expected_calibration_error(calibrated_probabilities(logits, 1.0), report.labels),
         "ece_after": results["ece"],
-        "reliability_before": reliability_bins(softmax(logits, 1.0), report.labels),
+        "reliability_before": reliability_bins(calibrated_probabilities(logits, 1.0), report.labels),
         "reliability_after": reliability_bins(probabilities, report.labels),
     }
     twins = training_twins(data, config.split)
     columns = {
-        CALIBRATION_SPLIT: measure(softmax(calibration_logits, temperature), calibration.labels, names),
+        CALIBRATION_SPLIT: measure(calibrated_probabilities(calibration_logits, temperature), calibration.labels, names),
         f"{config.split} without Training twins": measure(probabilities[~twins], report.labels[~twins], names),
     }
     columns[f"{config.split} without Training twins"]["removed_rows"] = int(twins.sum())
-    if config.tta:
-        mirrored = softmax(predict_logits(model, report.images, flip=True), temperature)
-        columns[f"{config.split} + flip TTA"] = measure((probabilities + mirrored) / 2, report.labels, names)
-    results["columns"] = {config.split: {k: v for k, v in results.items() if k not in ("calibration", "split")},
-                          **columns}
+    results["default_path"] = describe_views(model)
+    if len(model.tta_scales) > 1 or model.tta_flip:
+        columns[f"{config.split}, default path"] = measure(predict_crops(model, report.images), report.labels, names)
+    results["columns"] = {config.split: {k: v for k, v in results.items()
+                                         if k not in ("calibration", "split", "default_path")}, **columns}
+    if config.robustness:
+        results["robustness"] = {
+            "model alone": robustness_table(model, report.images, report.labels),
+            "default path": robustness_table(model, report.images, report.labels, test_time=True),
+        }
+    if config.wild:
+        paths, labels = load_labelled_photos(config.wild, names)
+        results["wild_faces"] = {"path": config.wild, **photo_metrics(EmotionRecognizer(model, HaarFaceDetector()),
+                                                                      paths, labels)}
     return results
 
 
@@ -153,33 +189,34 @@ def plot_reliability(calibration: dict, title: str, path: Path) -> None:
     plt.close(figure)
 
 
-def store_temperature(model_dir: Path, temperature: float) -> None:
-    config = json.loads((model_dir / CONFIG_NAME).read_text())
-    config["temperature"] = temperature
-    text = json.dumps(config, sort_keys=True, indent=2)
-    atomic_write(model_dir / CONFIG_NAME, lambda temp: Path(temp).write_text(text))
-
-
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     model_dir = Path(config.model)
-    out = Path(config.out) if config.out else model_dir
+    out = Path(config.out) if config.out else model_dir if config.update_model else \
+        Path("runs") / "evaluate" / model_dir.resolve().name
     out.mkdir(parents=True, exist_ok=True)
     model = FERNet.from_pretrained(model_dir)
     data = load_fer2013(config.data)
     results = evaluate(model, data, config)
     results["model"] = {"path": str(model_dir), "sha256": sha256(model_dir / WEIGHTS_NAME),
                         "parameters": sum(p.numel() for p in model.parameters())}
-    if config.calibrate:
-        store_temperature(model_dir, results["calibration"]["temperature"])
+    if config.update_model and config.calibrate:
+        update_config(model_dir, temperature=results["calibration"]["temperature"])
     text = json.dumps(results, indent=2)
     atomic_write(out / "metrics.json", lambda temp: Path(temp).write_text(text))
     plot_confusion_matrix(results["confusion_matrix"], model.labels, config.split, out / "confusion_matrix.png")
     plot_reliability(results["calibration"], config.split, out / "reliability_diagram.png")
     write_card(model_dir, out, results, config.card)
-    headline = results["columns"][config.split]
     print(json.dumps({name: {"accuracy": round(c["accuracy"], 4), "macro_f1": round(c["macro_f1"], 4)}
                       for name, c in results["columns"].items()}, indent=2))
+    for name, table in results.get("robustness", {}).items():
+        print(f"robustness, {name}: clean {table['clean']['accuracy']:.4f}, mean of perturbed "
+              f"{table['mean of perturbed']['accuracy']:.4f}")
+    if "wild_faces" in results:
+        wild = results["wild_faces"]
+        print(f"wild_faces ({wild['rows']} photos, faces found in {wild['faces_found']:.1%}): accuracy "
+              f"{wild['accuracy']:.4f}, macro-F1 {wild['macro_f1']:.4f}")
+    headline = results["columns"][config.split]
     print(f"{config.split}: accuracy {headline['accuracy']:.4f}, macro-F1 {headline['macro_f1']:.4f}; "
           f"ECE {results['calibration']['ece_before']:.4f} -> {results['calibration']['ece_after']:.4f} "
           f"(T = {results['calibration']['temperature']:.3f}); wrote {out}")

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from fer_model import FERNet, load_fer2013, default_data_path
 from fer_model.augment import AugmentConfig, augment_batch
-from fer_model.evaluation import headline_metrics, predict_logits
+from fer_model.evaluation import headline_metrics
+from fer_model.inference import predict_logits
 from fer_model.model import WEIGHTS_NAME, atomic_write, load_weights_strict
 from fer_model.preprocess import normalize
 
@@ -55,6 +56,16 @@ class TrainConfig:
     flip_p: float = 0.5  # augmentation: horizontal flip probability
     degrees: float = 10.0  # augmentation: rotation range +/- degrees
     crop_scale: float = 0.9  # augmentation: smallest crop area fraction (RandomResizedCrop)
+    zoom_min: float = 0.0  # framing augmentation: smallest crop side / image side (0: RandomResizedCrop instead)
+    zoom_max: float = 1.25  # framing augmentation: largest crop side / image side (> 1 zooms out)
+    shift: float = 0.0  # framing augmentation: largest shift of the crop centre, fraction of the image side
+    fill: str = "zeros"  # pixels outside the image: zeros (black) | border (the nearest edge pixel)
+    brightness: float = 0.0  # augmentation: brightness offset drawn from [-b, b] (images in [0, 1])
+    contrast: float = 0.0  # augmentation: contrast factor drawn from [1 - c, 1 + c]
+    gamma: float = 0.0  # augmentation: gamma exp(u), u drawn from [-g, g]
+    blur_p: float = 0.0  # augmentation: probability of a Gaussian blur (sigma 0.5-1.5 px)
+    downscale_p: float = 0.0  # augmentation: probability of a round trip through 20, 24 or 32 px
+    ema: float = 0.0  # decay of an exponential moving average of the weights, validated and saved (0: off)
     seed: int = 42  # seeds weights, shuffling, augmentation and dropout
     limit: int | None = None  # use at most this many rows per split (smoke runs, tests)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -80,6 +91,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     config = TrainConfig(**vars(parser.parse_args(argv)))
     if config.schedule not in ("plateau", "onecycle", "cosine"):
         parser.error(f"--schedule must be plateau, onecycle or cosine, not {config.schedule!r}")
+    if config.fill not in ("zeros", "border"):
+        parser.error(f"--fill must be zeros or border, not {config.fill!r}")
+    if not 0 <= config.ema < 1:
+        parser.error(f"--ema must be in [0, 1), not {config.ema}")
     if config.class_weights not in ("none", "sqrt", "balanced"):
         parser.error(f"--class-weights must be none, sqrt or balanced, not {config.class_weights!r}")
     if config.data is None:
@@ -161,14 +176,40 @@ def epoch_batches(n: int, config: TrainConfig, epoch: int, rank: int, world: int
     return list(torch.split(shard, config.batch_size))
 
 
+def augment_config(config: TrainConfig) -> AugmentConfig:
+    return AugmentConfig(
+        flip_p=config.flip_p, degrees=config.degrees, scale=(config.crop_scale, 1.0),
+        zoom=(config.zoom_min, config.zoom_max) if config.zoom_min else None, shift=config.shift, fill=config.fill,
+        brightness=config.brightness, contrast=config.contrast, gamma=config.gamma, blur_p=config.blur_p,
+        downscale_p=config.downscale_p,
+    )
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters (buffers such as BatchNorm statistics
+    are copied), kept in a second FERNet that is validated and saved in place of the raw weights."""
+
+    def __init__(self, module: FERNet, decay: float) -> None:
+        self.decay = decay
+        self.module = FERNet(**module.config).to(next(module.parameters()).device)
+        self.module.load_state_dict(module.state_dict())
+        self.module.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: FERNet) -> None:
+        torch._foreach_lerp_(list(self.module.parameters()), list(module.parameters()), 1 - self.decay)
+        for mine, theirs in zip(self.module.buffers(), module.buffers()):
+            mine.copy_(theirs)
+
+
 def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, loss_weights, config, epoch, device,
-                    amp_dtype, rank, world) -> dict[str, float]:
+                    amp_dtype, rank, world, average: WeightAverage | None = None) -> dict[str, float]:
     """One pass over this rank's shard. Everything random is seeded from (seed, epoch, rank), so a
     resumed epoch replays exactly."""
     module = model.module if hasattr(model, "module") else model
     torch.manual_seed(config.seed * 1000 + epoch * 10 + rank)  # dropout
     augment_rng = torch.Generator().manual_seed(config.seed * 7919 + epoch * 10 + rank)
-    augment = AugmentConfig(flip_p=config.flip_p, degrees=config.degrees, scale=(config.crop_scale, 1.0))
+    augment = augment_config(config)
     batches = epoch_batches(len(train_labels), config, epoch, rank, world)
     model.train()
     total_loss, seen, start = 0.0, 0, time.perf_counter()
@@ -186,6 +227,8 @@ def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, los
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update(module)
         if config.schedule != "plateau":
             scheduler.step()
         total_loss += loss.item() * len(index)
@@ -204,10 +247,12 @@ def validate(model, images, labels, device) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------- outputs
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, state: dict, config: TrainConfig) -> None:
+def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, state: dict, config: TrainConfig,
+                    average: WeightAverage | None = None) -> None:
     module = model.module if hasattr(model, "module") else model
     checkpoint = {
         "model": module.state_dict(),
+        "average": average.module.state_dict() if average is not None else None,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "torch_rng": torch.get_rng_state(),
@@ -262,10 +307,9 @@ def earlier_stage(config: TrainConfig, out: Path) -> dict:
     source = Path(config.init_from or "")
     if not config.init_from or not (source / "training_config.json").exists():
         return {}
-    for name in ("log.csv", "curves.png"):
-        if (source / name).exists():
-            data = (source / name).read_bytes()
-            atomic_write(out / f"init_from_{name}", lambda path: Path(path).write_bytes(data))
+    for record in [*source.glob("*log.csv"), *source.glob("*curves.png")]:  # its own earlier stages' too
+        data = record.read_bytes()
+        atomic_write(out / f"init_from_{record.name}", lambda path: Path(path).write_bytes(data))
     return {"init_from_training_config": json.loads((source / "training_config.json").read_text())}
 
 
@@ -289,10 +333,15 @@ def build(config: TrainConfig, device: torch.device, shard_rows: int):
     return model, optimizer, scheduler
 
 
-def restore(path: Path, model, optimizer, scheduler, device: torch.device) -> tuple[int, dict]:
+def restore(path: Path, model, optimizer, scheduler, device: torch.device,
+            average: WeightAverage | None = None) -> tuple[int, dict]:
     """Load a checkpoint written by save_checkpoint; returns (epochs completed, run state)."""
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(checkpoint["model"])
+    if average is not None:
+        if checkpoint.get("average") is None:
+            raise SystemExit(f"{path} was written without --ema; resume it without --ema or start a new --out")
+        average.module.load_state_dict(checkpoint["average"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     torch.set_rng_state(checkpoint["torch_rng"].cpu())  # the CPU generator, even when mapped to a GPU
@@ -314,8 +363,9 @@ def main(argv: list[str] | None = None) -> dict:
     weights = weights.to(device) if weights is not None else None
     state = {"best_macro_f1": -1.0, "best_epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
     start_epoch = 0
+    average = WeightAverage(model, config.ema) if config.ema else None
     if config.resume and (out / "checkpoint.pt").exists():
-        start_epoch, state = restore(out / "checkpoint.pt", model, optimizer, scheduler, device)
+        start_epoch, state = restore(out / "checkpoint.pt", model, optimizer, scheduler, device, average)
         if rank == 0:
             print(f"resumed from {out / 'checkpoint.pt'} after epoch {start_epoch}", flush=True)
     if world > 1:
@@ -330,19 +380,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     for epoch in range(start_epoch, config.epochs):
         row = {"epoch": epoch + 1, **train_one_epoch(model, optimizer, scheduler, train_images, train_labels, weights,
-                                                     config, epoch, device, amp_dtype, rank, world)}
+                                                     config, epoch, device, amp_dtype, rank, world, average)}
         stop = torch.zeros(2, device=device)  # (val loss, stop flag), decided on rank 0 and shared
         if rank == 0:
-            row.update(validate(model, val_images, val_labels, device))
+            evaluated = average.module if average is not None else model  # the weights that get saved
+            row.update(validate(evaluated, val_images, val_labels, device))
             row["lr"] = optimizer.param_groups[0]["lr"]
             stop[0] = row["val_loss"]
-            stop[1] = float(record_epoch(out, model, state, row, config))
+            stop[1] = float(record_epoch(out, evaluated, state, row, config))
         if world > 1:
             dist.broadcast(stop, src=0)
         if config.schedule == "plateau":
             scheduler.step(stop[0].item())
         if rank == 0:
-            save_checkpoint(out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, state, config)
+            save_checkpoint(out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, state, config, average)
         if stop[1] or (config.stop_after and epoch + 1 - start_epoch >= config.stop_after):
             break
     if world > 1:

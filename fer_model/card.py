@@ -52,6 +52,25 @@ def train_command(config: dict) -> str:
     return " ".join(parts)
 
 
+def stages(training: dict) -> list[dict]:
+    """The training configs behind a model, first stage first (each --init-from run records the
+    config of the run it started from)."""
+    chain = []
+    while training:
+        chain.insert(0, training)
+        training = training.get("init_from_training_config")
+    return chain
+
+
+def earlier_curves(model_dir: Path) -> list[Path]:
+    """Curves of the earlier stages (init_from_curves.png, init_from_init_from_curves.png, ...), first stage first."""
+    found, name = [], "init_from_curves.png"
+    while (model_dir / name).exists():
+        found.insert(0, model_dir / name)
+        name = "init_from_" + name
+    return found
+
+
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
     """The card for a card file in `card_dir`, with image links relative to it."""
     training, log = _training(model_dir)
@@ -69,13 +88,13 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        train_commands=[train_command(stage) for stage in (training.get("init_from_training_config"), training) if stage],
-        first_stage=training.get("init_from_training_config"),
+        train_commands=[train_command(stage) for stage in stages(training)],
+        stages=stages(training),
         model_dir=str(model_dir),
         model_config=json.loads((model_dir / "config.json").read_text()),
         copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
-        first_stage_curves=link(model_dir / "init_from_curves.png") if (model_dir / "init_from_curves.png").exists() else None,
+        earlier_curves=[link(path) for path in earlier_curves(model_dir)],
         confusion=link(out / "confusion_matrix.png"),
         reliability=link(out / "reliability_diagram.png"),
     )

@@ -43,9 +43,13 @@ class HaarFaceDetector:
 
     Loaded once; works offline. Images whose longer side exceeds `max_side` are searched at that
     size (faces smaller than `min_size` pixels there are not found) and boxes mapped back.
+    The cascade misses a face that fills the whole image (a photo already cropped to the face),
+    so when nothing is found the image is searched once more with `retry_pad` of its longer side
+    added on every side (edge pixels repeated); boxes are clipped to the image.
     """
 
-    def __init__(self, max_side: int = 640, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 6):
+    def __init__(self, max_side: int = 640, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 6,
+                 retry_pad: float = 0.25):
         import cv2
 
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
@@ -54,8 +58,21 @@ class HaarFaceDetector:
             raise RuntimeError(f"could not load the Haar cascade from {path}; reinstall opencv-python-headless>=4.8,<5")
         self.max_side, self.min_size = max_side, min_size
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.retry_pad = retry_pad
 
     def detect(self, gray: np.ndarray) -> list[Box]:
+        import cv2
+
+        boxes = self._detect(gray)
+        if boxes or not self.retry_pad:
+            return boxes
+        pad = int(round(self.retry_pad * max(gray.shape)))
+        padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        height, width = gray.shape
+        clipped = [Box(b.x - pad, b.y - pad, b.w, b.h).expanded(0.0, width, height) for b in self._detect(padded)]
+        return sorted((b for b in clipped if b.w > 0 and b.h > 0), key=lambda box: box.area, reverse=True)
+
+    def _detect(self, gray: np.ndarray) -> list[Box]:
         import cv2
 
         scale = min(1.0, self.max_side / max(gray.shape))

@@ -1,4 +1,4 @@
-"""Batched inference over uint8 face arrays and the headline metrics, shared by train.py and evaluate.py."""
+"""Metrics shared by train.py and evaluate.py (predictions come from :mod:`fer_model.inference`)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
-from .model import FERNet
-from .preprocess import normalize
-
-
-@torch.inference_mode()
-def predict_logits(
-    model: FERNet, images: np.ndarray | torch.Tensor, batch_size: int = 512, device: str | torch.device = "cpu",
-    flip: bool = False,
-) -> torch.Tensor:
-    """Logits (N, classes) of uint8 faces (N, 48, 48), in eval mode, fp32, on `device`.
-
-    With `flip=True` each face is mirrored left-right first (used for flip test-time augmentation).
-    """
-    was_training = model.training
-    model.eval()
-    faces = torch.as_tensor(images)
-    outputs = []
-    for start in range(0, len(faces), batch_size):
-        batch = normalize(faces[start:start + batch_size].to(device), model.mean, model.std)
-        outputs.append(model(batch.flip(-1) if flip else batch).float().cpu())
-    model.train(was_training)
-    return torch.cat(outputs)
 
 
 def headline_metrics(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -61,6 +62,11 @@ class FERNet(
         conv_dropout: Dropout2d probability after the conv blocks.
         fc_dropout: dropout probability before the output layer.
         temperature: logits are divided by it before the softmax at inference (calibration).
+        crop_scale: side of the square cropped around a detected face, relative to the detector's
+            box (1.0: the box itself, which frames a face about as FER-2013 does).
+        tta_scales: test-time averaging at inference: the probabilities of crops at these scales
+            (relative to `crop_scale`) are averaged. [1.0]: a single crop.
+        tta_flip: also average over the mirror image of every crop.
     """
 
     def __init__(
@@ -74,6 +80,9 @@ class FERNet(
         conv_dropout: float = 0.25,
         fc_dropout: float = 0.5,
         temperature: float = 1.0,
+        crop_scale: float = 1.2,
+        tta_scales: list[float] = [1.0],
+        tta_flip: bool = False,
     ) -> None:
         super().__init__()
         if image_size % (2 ** len(channels)):
@@ -82,6 +91,9 @@ class FERNet(
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
         self.temperature = float(temperature)
+        if crop_scale <= 0 or not tta_scales or min(tta_scales) <= 0:
+            raise ValueError(f"crop_scale ({crop_scale}) and tta_scales ({tta_scales}) must be positive")
+        self.crop_scale, self.tta_scales, self.tta_flip = float(crop_scale), [float(s) for s in tta_scales], bool(tta_flip)
         widths = [len(self.mean), *channels]
         self.features = nn.Sequential(*[_conv_block(i, o) for i, o in zip(widths, widths[1:])])
         side = image_size // 2 ** len(channels)
@@ -111,10 +123,16 @@ class FERNet(
         return {"mean": self.mean, "std": self.std, "image_size": self.image_size}
 
     @property
+    def views(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`fer_model.preprocess.face_views`: the default inference path."""
+        return {"size": self.image_size, "crop_scale": self.crop_scale, "scales": self.tta_scales, "flip": self.tta_flip}
+
+    @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments as saved to `config.json` (temperature included as it is now)."""
         config = dict(self._hub_mixin_config or {})
-        config["temperature"] = self.temperature
+        config.update(temperature=self.temperature, crop_scale=self.crop_scale, tta_scales=self.tta_scales,
+                      tta_flip=self.tta_flip)
         return config
 
     def save_pretrained(
@@ -134,9 +152,8 @@ class FERNet(
         """
         save_directory = Path(save_directory)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
-        config_text = json.dumps(config or self.config, sort_keys=True, indent=2)
         atomic_write(save_directory / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"}))
-        atomic_write(save_directory / CONFIG_NAME, lambda path: Path(path).write_text(config_text))
+        write_config(save_directory, config or self.config)
         card_path = save_directory / "README.md"
         if not card_path.exists():
             card = self.generate_model_card(**(model_card_kwargs or {}))
@@ -224,6 +241,24 @@ def load_weights_strict(model: nn.Module, weights: str | os.PathLike, map_locati
     if any(problems):
         raise ModelLoadError(f"{weights} does not match the model config: " + " | ".join(p for p in problems if p))
     model.load_state_dict(state, strict=True)
+
+
+def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Write `folder/config.json` (atomically): the one writer of model configs."""
+    text = json.dumps(config, sort_keys=True, indent=2)
+    atomic_write(Path(folder) / CONFIG_NAME, lambda path: Path(path).write_text(text))
+
+
+def update_config(folder: str | os.PathLike, **changes: Any) -> dict[str, Any]:
+    """Change entries of a saved model's config.json (e.g. the fitted temperature, the chosen crop),
+    refusing names FERNet does not take; returns the new config."""
+    config = json.loads((Path(folder) / CONFIG_NAME).read_text())
+    unknown = sorted(set(changes) - set(inspect.signature(FERNet.__init__).parameters))
+    if unknown:
+        raise ValueError(f"not FERNet config entries: {', '.join(unknown)}")
+    config.update(changes)
+    write_config(folder, config)
+    return config
 
 
 def atomic_write(target: str | os.PathLike, write: Any) -> None:

@@ -133,6 +133,38 @@ def resize_face(gray: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], scale: float = 1.0) -> np.ndarray:
+    """The square around a face: side `scale` x the box's longer side, centred on the box.
+
+    Where that square leaves the image, the nearest edge pixels are repeated, so a face at the
+    border keeps its framing and aspect ratio (FER-2013 faces are framed about as tightly as
+    OpenCV's Haar box: scale 1.0).
+    """
+    x, y, w, h = box
+    side = max(1, int(round(max(w, h) * scale)))
+    left, top = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+    height, width = gray.shape
+    inside = gray[max(0, top):min(height, top + side), max(0, left):min(width, left + side)]
+    if inside.size == 0:
+        raise ImageError(f"the face box {tuple(box)} lies outside the {width}x{height} image")
+    pad = ((max(0, -top), max(0, top + side - height)), (max(0, -left), max(0, left + side - width)))
+    return np.pad(inside, pad, mode="edge") if any(sum(p) for p in pad) else inside
+
+
+def face_views(gray: np.ndarray, box: tuple[int, int, int, int], size: int, crop_scale: float = 1.0,
+               scales: Sequence[float] = (1.0,), flip: bool = False) -> np.ndarray:
+    """The model inputs of one face, uint8 (V, size, size): a crop per entry of `scales` (each
+    times `crop_scale`), each followed by its mirror image when `flip`. View 0 is the plain crop
+    when `scales` starts with 1.0."""
+    views = []
+    for scale in scales:
+        face = resize_face(np.ascontiguousarray(crop_face(gray, box, crop_scale * scale)), size)
+        views.append(face)
+        if flip:
+            views.append(face[:, ::-1])
+    return np.ascontiguousarray(np.stack(views))
+
+
 def normalize(faces: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 faces (N, H, W) or (N, 1, H, W), or floats already in [0, 1] -> normalised float32 (N, 1, H, W)."""
     if faces.dtype == torch.uint8:

@@ -19,15 +19,16 @@ def face_colour(index: int) -> tuple[int, int, int]:
     return FACE_COLOURS[index % len(FACE_COLOURS)]
 
 
-def annotate(frame: np.ndarray, faces: list[FacePrediction], saliency: list[np.ndarray] | None = None) -> np.ndarray:
-    """A copy of the RGB frame with each face boxed, numbered and labelled with its top emotion."""
+def annotate(frame: np.ndarray, faces: list[FacePrediction]) -> np.ndarray:
+    """A copy of the RGB frame with each face boxed, numbered and labelled with its top emotion,
+    and its Grad-CAM map laid over it where the prediction carries one."""
     out = np.ascontiguousarray(frame.copy())
     scale = max(out.shape[:2]) / 640
     thickness = max(1, round(2 * scale))
     for index, face in enumerate(faces):
         x, y, w, h = face.box
-        if saliency is not None:
-            _overlay_heatmap(out, face.box, saliency[index])
+        if face.saliency is not None:
+            _overlay_heatmap(out, face.box, face.saliency)
         if not face.face_found:
             continue
         colour = face_colour(index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .inference import FacePrediction
@@ -29,7 +31,8 @@ def smooth(predictions: list[FacePrediction], previous: list[dict] | None, keep:
         keep: weight of the past, 0 (no smoothing) to below 1.
 
     Returns:
-        The smoothed predictions and the state to pass with the next frame.
+        The smoothed predictions (every other field, such as the Grad-CAM map, kept as it was)
+        and the state to pass with the next frame.
     """
     previous = list(previous or [])
     smoothed, state = [], []
@@ -41,6 +44,6 @@ def smooth(predictions: list[FacePrediction], previous: list[dict] | None, keep:
             previous.remove(match)
             current = keep * np.asarray(match["probabilities"]) + (1 - keep) * current
         named = dict(zip(labels, current.tolist()))
-        smoothed.append(FacePrediction(face.box, max(named, key=named.get), named, face.face_found))
+        smoothed.append(replace(face, label=max(named, key=named.get), probabilities=named))  # keeps saliency
         state.append({"box": list(face.box), "probabilities": current.tolist()})
     return smoothed, state

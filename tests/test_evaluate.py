@@ -11,6 +11,7 @@ import evaluate
 from fer_model import FERNet
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
 from fer_model import hub
+from fer_model.model import update_config
 
 NAMES = ["a", "b", "c"]
 
@@ -60,9 +61,30 @@ def evaluated(tmp_path_factory, fer_data):
     import train
 
     train.main(["--data", str(tmp / "data.csv"), "--out", str(tmp / "model"), "--epochs", "1", "--cache-dir", ""])
-    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--tta",
+    update_config(tmp / "model", tta_flip=True, crop_scale=1.1)
+    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--update-model",
+                             "--wild", str(photo_folder(tmp / "photos", fer_data)),
                              "--card", str(tmp / "elsewhere" / "model_card.md")])
     return tmp, results
+
+
+def photo_folder(folder, fer_data):
+    """Labelled photos as the wild_faces set lays them out: real example photos and a FER-2013 face."""
+    import shutil
+
+    from PIL import Image
+
+    from conftest import ASTRONAUT, ASTRONAUT_GRID
+
+    folder.mkdir()
+    shutil.copy(ASTRONAUT, folder / "astronaut.png")
+    shutil.copy(ASTRONAUT_GRID, folder / "grid.jpg")
+    Image.fromarray(fer_data.images[0]).resize((150, 150)).save(folder / "fer.png")
+    label = fer_data.labels[0]
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    (folder / "labels.csv").write_text(f"file,label,identity\nastronaut.png,happy,a\ngrid.jpg,happy,a\n"
+                                       f"fer.png,{names[label]},b\n")
+    return folder
 
 
 def test_evaluate_writes_everything(evaluated):
@@ -75,12 +97,38 @@ def test_evaluate_writes_everything(evaluated):
     assert set(metrics["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert metrics["columns"]["PrivateTest without Training twins"]["removed_rows"] >= 1
     assert set(metrics["columns"]) == {"PrivateTest", "PublicTest", "PrivateTest without Training twins",
-                                       "PrivateTest + flip TTA"}
+                                       "PrivateTest, default path"}
+    assert metrics["default_path"] == "crop 1.1x the face box, flip"
+    for table in metrics["robustness"].values():
+        assert table["clean"]["accuracy"] == pytest.approx(metrics["columns"][
+            "PrivateTest" if table is metrics["robustness"]["model alone"] else "PrivateTest, default path"]["accuracy"])
+        assert len(table) == 13  # clean, 11 perturbations and their mean
+    assert metrics["wild_faces"]["rows"] == 3 and metrics["wild_faces"]["faces_found"] == pytest.approx(1.0)
     import hashlib
     assert metrics["model"]["sha256"] == hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
     config = json.loads((model_dir / "config.json").read_text())
     assert config["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
     assert FERNet.from_pretrained(model_dir).temperature == config["temperature"]
+
+
+def test_without_update_model_the_model_folder_is_only_read(evaluated, tmp_path):
+    tmp, _ = evaluated
+    before = {p.name: p.read_bytes() for p in (tmp / "model").iterdir() if p.is_file()}
+    evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--out", str(tmp_path / "out"),
+                   "--no-robustness", "--wild", str(tmp / "photos")])
+    after = {p.name: p.read_bytes() for p in (tmp / "model").iterdir() if p.is_file()}
+    assert before == after
+    assert {"metrics.json", "README.md", "confusion_matrix.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+
+def test_card_shows_robustness_and_the_out_of_domain_row(evaluated):
+    tmp, _ = evaluated
+    metrics = json.loads((tmp / "model" / "metrics.json").read_text())
+    text = (tmp / "model" / "README.md").read_text()
+    assert "## Robustness" in text and "## Out of domain" in text
+    for name, row in metrics["robustness"]["model alone"].items():
+        assert f"| {name} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |" in text
+    assert f"{metrics['wild_faces']['accuracy']:.4f}" in text and "crop 1.1x the face box, flip" in text
 
 
 def test_card_metadata_parses_back_with_the_measured_numbers(evaluated):

@@ -7,7 +7,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet
-from fer_model.evaluation import classification_metrics, predict_logits
+from fer_model.evaluation import classification_metrics
+from fer_model.inference import predict_logits
 
 from conftest import ASTRONAUT, ROOT
 

@@ -1,0 +1,107 @@
+"""The live path: per-face smoothing, drawing, and the webcam handler with Grad-CAM on and off."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_model import FER2013_LABELS, FacePrediction
+from fer_model.render import annotate, face_colour, probability_bars
+from fer_model.smoothing import smooth
+
+from conftest import ASTRONAUT, ASTRONAUT_GRID
+
+
+def _face(box, top, found=True, saliency=None):
+    probabilities = {label: (0.7 if label == top else 0.05) for label in FER2013_LABELS}
+    return FacePrediction(box, top, probabilities, found, saliency)
+
+
+def test_smoothing_is_an_exponential_moving_average():
+    first, state = smooth([_face((10, 10, 50, 50), "happy")], None, keep=0.6)
+    assert first[0].probabilities["happy"] == pytest.approx(0.7)  # nothing to blend with yet
+    second, state = smooth([_face((12, 10, 50, 50), "sad")], state, keep=0.6)
+    assert second[0].probabilities["happy"] == pytest.approx(0.6 * 0.7 + 0.4 * 0.05)
+    assert second[0].probabilities["sad"] == pytest.approx(0.6 * 0.05 + 0.4 * 0.7)
+    assert second[0].label == "happy"  # the past still outweighs one frame
+    third, _ = smooth([_face((12, 10, 50, 50), "sad")], state, keep=0.0)
+    assert third[0].probabilities["sad"] == pytest.approx(0.7)  # keep 0: no smoothing
+    assert sum(second[0].probabilities.values()) == pytest.approx(1.0)
+
+
+def test_smoothing_matches_faces_by_overlap_and_handles_arrivals_and_departures():
+    _, state = smooth([_face((0, 0, 40, 40), "happy"), _face((200, 0, 40, 40), "angry")], None, keep=0.5)
+    # the faces swap order in the list; each must continue its own track
+    swapped, state = smooth([_face((202, 0, 40, 40), "neutral"), _face((2, 0, 40, 40), "neutral")], state, keep=0.5)
+    assert swapped[0].probabilities["angry"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
+    assert swapped[1].probabilities["happy"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
+    # one face leaves, a new one arrives far away: the newcomer starts fresh
+    later, state = smooth([_face((400, 300, 40, 40), "fear")], state, keep=0.5)
+    assert later[0].probabilities["fear"] == pytest.approx(0.7) and len(state) == 1
+    # a whole-image prediction (no face found) is never blended
+    whole, _ = smooth([_face((400, 300, 40, 40), "sad", found=False)], state, keep=0.5)
+    assert whole[0].probabilities["sad"] == pytest.approx(0.7)
+
+
+def test_smoothing_keeps_the_saliency_map_and_every_other_field():
+    heatmap = np.random.default_rng(0).random((48, 48))
+    _, state = smooth([_face((0, 0, 40, 40), "happy")], None, keep=0.5)
+    out, _ = smooth([_face((1, 0, 40, 40), "happy", saliency=heatmap)], state, keep=0.5)
+    assert out[0].saliency is heatmap and out[0].box == (1, 0, 40, 40) and out[0].face_found
+
+
+def test_annotate_draws_numbered_boxes_in_face_colours_and_leaves_the_input_alone():
+    frame = np.full((240, 320, 3), 128, dtype=np.uint8)
+    faces = [_face((20, 60, 80, 80), "happy"), _face((180, 60, 80, 80), "sad")]
+    out = annotate(frame, faces)
+    assert out.shape == frame.shape and np.all(frame == 128)
+    for index, (x, y, w, h) in enumerate(face.box for face in faces):
+        assert tuple(out[y + h // 2, x]) == face_colour(index)  # the left edge of the box
+        assert np.all(out[y + h // 2, x + w // 2] == 128)  # the face itself is not painted over
+    whole = annotate(frame, [_face((0, 0, 320, 240), "sad", found=False)])
+    assert np.all(whole == 128)  # no box when no face was found
+
+
+def test_annotate_lays_the_heatmap_over_the_face_only():
+    frame = np.full((240, 320, 3), 128, dtype=np.uint8)
+    heatmap = np.zeros((48, 48))
+    heatmap[:, 24:] = 1.0  # the right half of the face is where the model looked
+    out = annotate(frame, [_face((100, 80, 96, 96), "happy", saliency=heatmap)]).astype(int)
+    left, right = out[128, 120], out[128, 180]
+    assert right[0] > right[2] and left[2] > left[0]  # jet colour map: hot is red, cold is blue
+    assert np.all(out[20, 20] == 128)  # outside the box nothing changes
+
+
+def test_probability_bars_panel_grows_with_the_faces():
+    empty = probability_bars([])
+    one = probability_bars([_face((0, 0, 10, 10), "happy")])
+    three = probability_bars([_face((0, 0, 10, 10), "happy")] * 3)
+    assert empty.ndim == 3 and one.shape[0] > empty.shape[0]
+    assert three.shape[1] == 2 * one.shape[1]  # more than two faces go in two columns
+    assert (one != 255).any()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import torch
+
+    import app
+    from fer_model import FERNet
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    FERNet().save_pretrained(folder)
+    return app.Demo(folder)
+
+
+@pytest.mark.parametrize("show_saliency", [False, True])
+def test_the_webcam_handler_over_several_frames(demo, show_saliency):
+    frames = [np.asarray(Image.open(path).convert("RGB").resize((640, 480))) for path in (ASTRONAUT, ASTRONAUT_GRID)]
+    state = None
+    for frame in frames * 3:
+        annotated, bars, state = demo.stream(frame, state, 0.6, show_saliency)
+        assert annotated.shape == frame.shape and bars.ndim == 3
+        assert len(state) >= 1
+    plain, _, _ = demo.stream(frames[0], None, 0.6, False)
+    heat, _, _ = demo.stream(frames[0], None, 0.6, True)
+    assert np.abs(plain.astype(int) - heat.astype(int)).sum() > 0  # the overlay shows
+    assert demo.stream(None, state, 0.6, show_saliency)[0] is None
