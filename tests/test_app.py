@@ -115,3 +115,52 @@ def test_decompression_bomb_is_refused_by_the_app(client, tmp_path):
     Image.new("1", (9000, 9000)).save(bomb)
     with pytest.raises(AppError, match="9000x9000 pixels is more than"):
         client.predict(handle_file(bomb), False, api_name="/predict")
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory):
+    """The app with a 1 MB upload limit and a 4-second cache lifetime, its cache in a folder of its own."""
+    import torch
+
+    from app_server import running_app
+    from fer_model import FERNet
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("limited")
+    FERNet().save_pretrained(folder / "model")
+    cache = folder / "cache"
+    with running_app(folder / "model", extra_args=["--max-file-mb", "1", "--cache-max-age", "4"],
+                     env={"GRADIO_TEMP_DIR": str(cache)}) as (url, _):
+        yield url, cache
+
+
+def test_an_oversized_upload_is_refused_before_it_is_kept(limited_server, tmp_path):
+    import os
+
+    import httpx
+
+    url, cache = limited_server
+    response = httpx.post(url + "gradio_api/upload", files={"files": ("big.jpg", os.urandom(2_000_000), "image/jpeg")})
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+    assert not [p for p in cache.rglob("big.jpg")]
+    assert "Uploads up to 1 MB" in httpx.get(url + "config").text  # the page states the limit
+    big = tmp_path / "big.jpg"
+    big.write_bytes(os.urandom(2_000_000))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client is told as well
+        Client(url, verbose=False).predict(handle_file(big), False, api_name="/predict")
+
+
+def test_old_uploads_are_deleted_from_the_cache(limited_server, tmp_path):
+    import time
+
+    from PIL import Image
+
+    url, cache = limited_server
+    photo = tmp_path / "mine.jpg"
+    Image.open(ASTRONAUT).convert("RGB").save(photo, quality=85)
+    *_, faces, _ = Client(url, verbose=False).predict(handle_file(photo), False, api_name="/predict")
+    assert len(faces) == 1 and list(cache.rglob("mine.jpg"))
+    deadline = time.time() + 30
+    while list(cache.rglob("mine.jpg")) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not list(cache.rglob("mine.jpg")), "the upload outlived the 4-second cache lifetime"
