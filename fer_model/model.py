@@ -174,6 +174,8 @@ class FERNet(
         token: str | bool | None,
         map_location: str = "cpu",
         strict: bool = True,
+        proxies: dict | None = None,  # passed by huggingface_hub < 1.0 (unused: downloads go through hf_hub_download)
+        resume_download: bool | None = None,  # passed by huggingface_hub < 1.0 (unused)
         **model_kwargs: Any,
     ) -> "FERNet":
         model = cls(**model_kwargs)
