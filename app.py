@@ -195,4 +195,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from fer_model.cli import run
+
+    run(main)

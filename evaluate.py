@@ -224,4 +224,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from fer_model.cli import run
+
+    run(main)

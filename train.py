@@ -423,4 +423,6 @@ def record_epoch(out: Path, model, state: dict, row: dict, config: TrainConfig) 
 
 
 if __name__ == "__main__":
-    main()
+    from fer_model.cli import run
+
+    run(main)
