@@ -1,0 +1,288 @@
+"""Run the recognizer over many images and videos: one row per face, faces followed across frames.
+
+    python -m fer_model predict photos/ clip.mp4 --out results.csv --every 2 --annotate annotated/
+
+Used by the `predict` command (`fer_model/__main__.py`) and the app's Video tab.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .inference import EmotionRecognizer, FacePrediction
+from .model import atomic_write
+from .preprocess import ImageError, load_image, to_rgb
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg"}
+FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x", "y", "w", "h", "label", "score"]
+
+
+class InputError(ValueError):
+    """An input that could not be read; the message names it and says why."""
+
+
+@dataclass
+class FaceRow:
+    source: str
+    frame: int | None  # None for images
+    time_s: float | None
+    face_id: int
+    face: FacePrediction
+
+    def as_dict(self) -> dict:
+        x, y, w, h = self.face.box
+        row = {"source": self.source, "frame": self.frame, "time_s": None if self.time_s is None else round(self.time_s, 4),
+               "face_id": self.face_id, "x": x, "y": y, "w": w, "h": h, "label": self.face.label,
+               "score": round(self.face.score, 6)}
+        row.update({label: round(p, 6) for label, p in self.face.probabilities.items()})
+        return row
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    frames: int = 0
+    faces: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # source -> reason
+
+
+def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], dict[str, str]]:
+    """Files to process (folders searched recursively for images and videos, sorted) and the
+    inputs that yielded nothing, with the reason."""
+    files, problems = [], {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            if not found:
+                problems[str(path)] = "the folder holds no images or videos"
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems[str(path)] = "no such file or folder"
+    return files, problems
+
+
+class FaceTracker:
+    """Gives each face a number that stays with it across frames: a face continues the track
+    whose last box overlaps it most (IoU >= `min_iou`), else starts a new one."""
+
+    def __init__(self, min_iou: float = 0.3) -> None:
+        self.min_iou = min_iou
+        self.tracks: dict[int, tuple[int, int, int, int]] = {}
+        self.next_id = 0
+
+    def assign(self, boxes: list[tuple[int, int, int, int]]) -> list[int]:
+        from .smoothing import _iou
+
+        free, ids = dict(self.tracks), []
+        for box in boxes:
+            best = max(free, key=lambda track: _iou(free[track], box), default=None)
+            if best is not None and _iou(free[best], box) >= self.min_iou:
+                del free[best]
+                ids.append(best)
+            else:
+                ids.append(self.next_id)
+                self.next_id += 1
+        self.tracks = dict(zip(ids, boxes))
+        return ids
+
+
+def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, time in seconds, RGB frame) of every `every`-th frame of a video file."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise InputError(f"{path}: not a video OpenCV can open (no video stream, or a format its FFmpeg lacks)")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+        index, yielded = 0, 0
+        while True:
+            grabbed = capture.grab()
+            if not grabbed:
+                break
+            if index % every == 0:
+                ok, frame = capture.retrieve()
+                if not ok:
+                    raise InputError(f"{path}: frame {index} could not be decoded")
+                yield index, (index / fps if fps > 0 else float(index)), frame[:, :, ::-1]
+                yielded += 1
+            index += 1
+        if yielded == 0:
+            raise InputError(f"{path}: no video frames could be read (empty or corrupt file)")
+    finally:
+        capture.release()
+
+
+def video_info(path: Path) -> tuple[int, float]:
+    """(frame count, frames per second) as the container states them (0 where unknown)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        capture.release()
+
+
+class BatchPredictor:
+    """Predictions over images and videos, streamed as :class:`FaceRow` per face.
+
+    Args:
+        recognizer: the recognizer used for every frame and image.
+        every: analyse every N-th video frame.
+        fps: instead of `every`, analyse about this many frames per second of each video.
+        smoothing: weight of the past in a per-face moving average of video probabilities (0: none).
+        annotate: folder for annotated copies (images as JPEG, videos as MP4), or None.
+    """
+
+    def __init__(self, recognizer: EmotionRecognizer, every: int = 1, smoothing: float = 0.0,
+                 annotate: str | Path | None = None, fps: float | None = None) -> None:
+        if every < 1 or (fps is not None and fps <= 0):
+            raise ValueError(f"every must be at least 1 and fps positive (got every={every}, fps={fps})")
+        self.fps = fps
+        if not 0 <= smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), not {smoothing}")
+        self.recognizer, self.every, self.smoothing = recognizer, every, smoothing
+        self.annotate = Path(annotate) if annotate else None
+
+    def image_rows(self, path: Path) -> list[FaceRow]:
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            raise InputError(str(error)) from None
+        frame = to_rgb(image)
+        faces = self.recognizer.predict(frame)
+        if self.annotate:
+            self._write_annotated_image(path, frame, faces)
+        return [FaceRow(str(path), None, None, index, face) for index, face in enumerate(faces)]
+
+    def video_rows(self, path: Path, on_frame: Callable[[], None] = lambda: None) -> Iterator[FaceRow]:
+        from .smoothing import smooth
+
+        tracker, state, writer = FaceTracker(), None, None
+        every = self.every_for(path)
+        try:
+            for index, seconds, frame in video_frames(path, every):
+                faces = self.recognizer.predict(frame)
+                if self.smoothing:
+                    faces, state = smooth(faces, state, self.smoothing)
+                found = [face for face in faces if face.face_found]
+                for face_id, face in zip(tracker.assign([face.box for face in found]), found):
+                    yield FaceRow(str(path), index, seconds, face_id, face)
+                if self.annotate:
+                    writer = writer or self._video_writer(path, frame, every)
+                    writer.write(_annotated(frame, found)[:, :, ::-1])
+                on_frame()
+        finally:
+            if writer is not None:
+                writer.release()
+
+    def _write_annotated_image(self, path: Path, frame: np.ndarray, faces: list[FacePrediction]) -> None:
+        from PIL import Image
+
+        target = self.annotate / f"{path.stem}.annotated.jpg"
+        picture = Image.fromarray(_annotated(frame, faces))
+        atomic_write(target, lambda temp: picture.save(temp, format="JPEG", quality=90))
+
+    def every_for(self, path: Path) -> int:
+        """The frame step for this video: `every`, or the step that gives about `fps` frames a second."""
+        if self.fps is None:
+            return self.every
+        return max(1, round(video_info(path)[1] / self.fps))
+
+    def _video_writer(self, path: Path, frame: np.ndarray, every: int):
+        import cv2
+
+        self.annotate.mkdir(parents=True, exist_ok=True)
+        fps = (video_info(path)[1] or 30.0) / every
+        target = self.annotate / f"{path.stem}.annotated.mp4"
+        return cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+
+
+def _annotated(frame: np.ndarray, faces: list[FacePrediction]) -> np.ndarray:
+    from .render import annotate
+
+    return annotate(frame, faces)
+
+
+def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = True) -> tuple[list[FaceRow], Summary]:
+    """Every face of every input, with a summary naming what failed; a failing file never stops the rest."""
+    from tqdm import tqdm
+
+    files, problems = collect_inputs(inputs)
+    summary = Summary(failed=dict(problems))
+    rows: list[FaceRow] = []
+    with tqdm(files, desc="files", unit="file", disable=not progress) as bar:
+        for path in bar:
+            try:
+                if path.suffix.lower() in VIDEO_SUFFIXES:
+                    with tqdm(total=video_info(path)[0] // predictor.every_for(path) or None, desc=path.name, unit="frame",
+                              leave=False, disable=not progress) as frames:
+                        before = summary.frames
+
+                        def counted() -> None:
+                            summary.frames += 1
+                            frames.update()
+
+                        found = list(predictor.video_rows(path, counted))
+                        if summary.frames == before:
+                            raise InputError(f"{path}: no video frames could be read")
+                else:
+                    found = predictor.image_rows(path)
+                    summary.frames += 1
+            except InputError as error:
+                reason = str(error).replace(f"{path}: ", "")
+                summary.failed[str(path)] = reason
+                warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+                continue
+            rows += found
+            summary.files += 1
+            summary.faces += sum(row.face.face_found for row in found)
+    return rows, summary
+
+
+def write_rows(rows: list[FaceRow], labels: list[str], target: str | Path, as_json: bool = False) -> None:
+    """The rows as CSV (or JSON records), written atomically."""
+    records = [row.as_dict() for row in rows]
+    if as_json:
+        text = json.dumps(records, indent=1)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIXED_COLUMNS + list(labels))
+        writer.writeheader()
+        writer.writerows(records)
+        text = buffer.getvalue()
+    atomic_write(target, lambda temp: Path(temp).write_text(text))
+
+
+def plot_timeline(rows: list[FaceRow], labels: list[str], target: str | Path, title: str = "") -> None:
+    """Probability of each label over time, one panel per face id, written as PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = sorted({row.face_id for row in rows}) or [0]
+    figure, axes = plt.subplots(len(ids), 1, figsize=(10, 2.6 * len(ids)), squeeze=False, sharex=True)
+    for axis, face_id in zip(axes[:, 0], ids):
+        mine = [row for row in rows if row.face_id == face_id]
+        times = [row.time_s for row in mine]
+        for label in labels:
+            axis.plot(times, [row.face.probabilities[label] for row in mine], label=label, linewidth=1.4)
+        axis.set(ylim=(0, 1), ylabel="probability", title=f"{title} face {face_id}" if mine else f"{title}: no face found")
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend(ncol=len(labels), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+    axes[-1, 0].set_xlabel("time (s)")
+    figure.tight_layout()
+    atomic_write(target, lambda temp: figure.savefig(temp, dpi=100, format="png"))
+    plt.close(figure)

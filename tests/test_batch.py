@@ -1,0 +1,124 @@
+"""`python -m fer_model predict` over real clips written here (faces moving across frames), folders
+with a corrupt file, and the results' schema."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_model import FER2013_LABELS, DEFAULT_MODEL
+from fer_model.__main__ import main
+from fer_model.batch import FIXED_COLUMNS, FaceTracker
+
+from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT, ROOT
+
+FACE = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[40:200, 150:300]  # her head with a margin
+
+
+def write_clip(path, frames=24, fps=12, faces=1, size=(640, 480)):
+    """A clip of `faces` copies of a real face sliding across a grey background."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for index in range(frames):
+        frame = np.full((size[1], size[0], 3), 110, dtype=np.uint8)
+        for k in range(faces):
+            x, y = 20 + 6 * index + 320 * k, 120 + 2 * index
+            frame[y:y + FACE.shape[0], x:x + FACE.shape[1]] = FACE
+        writer.write(frame[:, :, ::-1])
+    writer.release()
+    return path
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    write_clip(root / "two_faces.mp4", faces=2)
+    folder = root / "album" / "nested"
+    folder.mkdir(parents=True)
+    shutil.copy(ASTRONAUT_GRID, folder / "grid.jpg")
+    shutil.copy(CAT, root / "album" / "cat.jpg")
+    (root / "album" / "broken.jpg").write_bytes(ASTRONAUT.read_bytes()[:3000])
+    (root / "album" / "notes.txt").write_text("not an image, not listed")
+    return root
+
+
+def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, recwarn):
+    out = tmp_path / "results.csv"
+    status = main(["predict", str(inputs / "album"), str(inputs / "two_faces.mp4"), "--out", str(out),
+                   "--annotate", str(tmp_path / "annotated"), "--quiet"])
+    assert status == 0
+    rows = read_rows(out)
+    assert list(rows[0]) == FIXED_COLUMNS + list(FER2013_LABELS)
+    by_source = {}
+    for row in rows:
+        by_source.setdefault(row["source"], []).append(row)
+    grid = by_source[str(inputs / "album" / "nested" / "grid.jpg")]
+    assert len(grid) == 4 and all(row["frame"] == "" for row in grid)
+    video = by_source[str(inputs / "two_faces.mp4")]
+    frames = sorted({int(row["frame"]) for row in video})
+    assert frames == list(range(24))
+    assert float(video[-1]["time_s"]) == pytest.approx(int(video[-1]["frame"]) / 12, abs=1e-3)
+    for row in rows:
+        probabilities = [float(row[label]) for label in FER2013_LABELS]
+        assert sum(probabilities) == pytest.approx(1, abs=1e-4)
+        assert row["label"] == FER2013_LABELS[int(np.argmax(probabilities))]
+    # the two sliding faces keep their ids: the left one stays left of the right one
+    for frame in frames:
+        mine = sorted((int(r["x"]), r["face_id"]) for r in video if int(r["frame"]) == frame)
+        assert [face_id for _, face_id in mine] == ["0", "1"], f"frame {frame}: {mine}"
+    assert str(inputs / "album" / "broken.jpg") not in by_source
+    assert any("broken.jpg" in str(w.message) for w in recwarn)
+    assert (tmp_path / "results.two_faces.timeline.png").stat().st_size > 10_000
+    assert (tmp_path / "annotated" / "grid.annotated.jpg").exists()
+    annotated = cv2.VideoCapture(str(tmp_path / "annotated" / "two_faces.annotated.mp4"))
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    annotated.release()
+
+
+def test_sampling_and_json_output(inputs, tmp_path):
+    out = tmp_path / "results.json"
+    assert main(["predict", str(inputs / "two_faces.mp4"), "--out", str(out), "--json", "--every", "5", "--quiet"]) == 0
+    records = json.loads(out.read_text())
+    assert sorted({r["frame"] for r in records}) == [0, 5, 10, 15, 20]
+    assert main(["predict", str(inputs / "two_faces.mp4"), "--out", str(out), "--json", "--fps", "4", "--quiet"]) == 0
+    assert sorted({r["frame"] for r in json.loads(out.read_text())}) == [0, 3, 6, 9, 12, 15, 18, 21]
+
+
+def test_nothing_processable_fails_and_writes_nothing(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    corrupt = tmp_path / "clip.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
+    out = tmp_path / "results.csv"
+    with pytest.warns(UserWarning, match="clip.mp4"):
+        status = main(["predict", str(empty), str(corrupt), str(tmp_path / "missing.jpg"), "--out", str(out), "--quiet"])
+    assert status == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "the folder holds no images or videos" in err and "no such file or folder" in err and "clip.mp4" in err
+
+
+def test_tracker_keeps_ids_and_opens_new_ones():
+    tracker = FaceTracker()
+    assert tracker.assign([(0, 0, 50, 50), (300, 0, 50, 50)]) == [0, 1]
+    assert tracker.assign([(305, 2, 50, 50), (4, 0, 50, 50)]) == [1, 0]
+    assert tracker.assign([(600, 300, 40, 40)]) == [2]
+    assert tracker.assign([(602, 300, 40, 40), (0, 0, 50, 50)]) == [2, 3]
+
+
+def test_the_command_runs_as_a_module(inputs, tmp_path):
+    out = tmp_path / "r.csv"
+    run = subprocess.run([sys.executable, "-m", "fer_model", "predict", str(ASTRONAUT), "--out", str(out), "--quiet"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert len(read_rows(out)) == 1 and "1 file(s)" in run.stderr
