@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -19,6 +20,7 @@ import pandas as pd
 from PIL import Image
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, HaarFaceDetector, ImageError, load_image
+from fer_model.batch import BatchPredictor, InputError, plot_timeline, video_info, write_rows
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
 from fer_model.smoothing import smooth
@@ -31,6 +33,7 @@ SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
 MAX_FILE_MB = 20  # uploads larger than this are refused before they reach the disk cache
 CACHE_MAX_AGE = 3600  # seconds an uploaded or generated file stays in Gradio's cache
+MAX_VIDEO_SECONDS = 60  # longer clips are refused in the Video tab (the `predict` command has no limit)
 
 
 class OutputFiles:
@@ -46,13 +49,20 @@ class OutputFiles:
         self.max_age_seconds = max_age_seconds
 
     def save(self, array: np.ndarray, suffix: str) -> str:
+        path = self.new_folder() / f"{uuid.uuid4().hex}.{suffix}"
+        Image.fromarray(array).save(path, quality=90) if suffix == "jpg" else Image.fromarray(array).save(path)
+        return str(path)
+
+
+    def new_folder(self) -> Path:
+        """An empty folder of its own for one request's files; folders older than max_age_seconds go."""
         now = time.time()
         for old in self.folder.iterdir():  # Gradio has long copied these into its own cache
             if now - old.stat().st_mtime > self.max_age_seconds:
-                old.unlink(missing_ok=True)
-        path = self.folder / f"{uuid.uuid4().hex}.{suffix}"
-        Image.fromarray(array).save(path, quality=90) if suffix == "jpg" else Image.fromarray(array).save(path)
-        return str(path)
+                shutil.rmtree(old, ignore_errors=True)
+        folder = self.folder / uuid.uuid4().hex
+        folder.mkdir()
+        return folder
 
 
 class Demo:
@@ -96,6 +106,38 @@ class Demo:
         faces, state = smooth(faces, state, keep)
         return annotate(frame, faces), probability_bars(faces), state
 
+    def video(self, file: dict | str | None, every: int = 1, progress=gr.Progress()):
+        """Video tab handler: a clip in; the annotated clip, the timeline plot, the CSV and a status line out."""
+        if file is None:
+            raise gr.Error("Upload a video first.", print_exception=False)
+        path = Path(file["path"] if isinstance(file, dict) else file)
+        frames, fps = video_info(path)
+        if frames == 0 or fps == 0:
+            raise gr.Error("Could not read that file as a video (no video stream OpenCV can decode).",
+                           print_exception=False)
+        if frames / fps > MAX_VIDEO_SECONDS:
+            raise gr.Error(f"The clip lasts {frames / fps:.0f} s; the demo takes up to {MAX_VIDEO_SECONDS} s "
+                           "(`python -m fer_model predict` has no limit).", print_exception=False)
+        out = self.files.new_folder()
+        predictor = BatchPredictor(self.live, every=max(1, int(every)), annotate=out, video_format="webm")
+        total = max(1, frames // predictor.every)
+        done = [0]
+
+        def step() -> None:
+            done[0] += 1
+            progress((done[0], total), desc="Analysing frames", unit="frames")
+
+        try:
+            rows = list(predictor.video_rows(path, step))
+        except InputError as error:
+            raise gr.Error(f"Could not read that video: {_plain(error, str(path))}", print_exception=False) from None
+        write_rows(rows, self.live.labels, out / "faces.csv")
+        plot_timeline(rows, self.live.labels, out / "timeline.png", title=path.name)
+        faces = len({row.face_id for row in rows})
+        status = (f"{done[0]} frames analysed ({fps:.0f} frames/s, every {predictor.every}), {faces} face(s) followed, "
+                  f"{len(rows)} rows." if rows else f"{done[0]} frames analysed; no face found.")
+        return str(predictor.annotated_video(path)), str(out / "timeline.png"), str(out / "faces.csv"), status
+
 
 def _duration(seconds: int) -> str:
     return f"{seconds // 3600} hour{'s' if seconds >= 7200 else ''}" if seconds % 3600 == 0 else f"{seconds} seconds"
@@ -127,6 +169,8 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
             _upload_tab(demo)
         with gr.Tab("Webcam"):
             _webcam_tab(demo)
+        with gr.Tab("Video"):
+            _video_tab(demo)
         gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
                     "Do not use it to make decisions about people.")
     return blocks
@@ -171,6 +215,23 @@ def _webcam_tab(demo: Demo) -> None:
     camera.stream(demo.stream, [camera, state, keep, saliency], [live, live_bars, state],
                   stream_every=STREAM_EVERY, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
                   api_visibility="private", show_progress="hidden")
+
+
+def _video_tab(demo: Demo) -> None:
+    gr.Markdown(f"Upload a clip of up to {MAX_VIDEO_SECONDS} seconds (and the upload size limit above): every "
+                "face is followed across frames; you get the annotated clip, each face's probabilities over time "
+                "and a CSV with one row per face and frame.")
+    with gr.Row():
+        with gr.Column(scale=1):
+            clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+            every = gr.Slider(1, 10, value=1, step=1, label="Analyse every N-th frame")
+            button = gr.Button("Analyse the clip", variant="primary")
+        with gr.Column(scale=2):
+            status = gr.Markdown(elem_id="video-status")
+            annotated = gr.Video(label="Annotated", elem_id="annotated-video")
+            timeline = gr.Image(label="Timeline", type="filepath", elem_id="timeline")
+            table = gr.File(label="Results (CSV)", elem_id="video-csv")
+    button.click(demo.video, [clip, every], [annotated, timeline, table, status], api_name="video")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

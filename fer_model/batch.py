@@ -23,6 +23,7 @@ from .preprocess import ImageError, load_image, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg"}
+VIDEO_CODECS = {"mp4": "mp4v", "webm": "VP80"}  # what the opencv-python wheels can encode
 FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x", "y", "w", "h", "label", "score"]
 
 
@@ -143,11 +144,15 @@ class BatchPredictor:
         every: analyse every N-th video frame.
         fps: instead of `every`, analyse about this many frames per second of each video.
         smoothing: weight of the past in a per-face moving average of video probabilities (0: none).
-        annotate: folder for annotated copies (images as JPEG, videos as MP4), or None.
+        annotate: folder for annotated copies (images as JPEG, videos as `video_format`), or None.
+        video_format: "mp4" (MPEG-4, for desktop players) or "webm" (VP8, which browsers play).
     """
 
     def __init__(self, recognizer: EmotionRecognizer, every: int = 1, smoothing: float = 0.0,
-                 annotate: str | Path | None = None, fps: float | None = None) -> None:
+                 annotate: str | Path | None = None, fps: float | None = None, video_format: str = "mp4") -> None:
+        if video_format not in VIDEO_CODECS:
+            raise ValueError(f"video_format must be one of {sorted(VIDEO_CODECS)}, not {video_format!r}")
+        self.video_format = video_format
         if every < 1 or (fps is not None and fps <= 0):
             raise ValueError(f"every must be at least 1 and fps positive (got every={every}, fps={fps})")
         self.fps = fps
@@ -206,8 +211,15 @@ class BatchPredictor:
 
         self.annotate.mkdir(parents=True, exist_ok=True)
         fps = (video_info(path)[1] or 30.0) / every
-        target = self.annotate / f"{path.stem}.annotated.mp4"
-        return cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+        target = self.annotated_video(path)
+        codec = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.video_format])
+        writer = cv2.VideoWriter(str(target), codec, fps, (frame.shape[1], frame.shape[0]))
+        if not writer.isOpened():
+            raise InputError(f"{target}: OpenCV cannot write {self.video_format} video here")
+        return writer
+
+    def annotated_video(self, path: Path) -> Path:
+        return self.annotate / f"{Path(path).stem}.annotated.{self.video_format}"
 
 
 def _annotated(frame: np.ndarray, faces: list[FacePrediction]) -> np.ndarray:

@@ -164,3 +164,29 @@ def test_old_uploads_are_deleted_from_the_cache(limited_server, tmp_path):
     while list(cache.rglob("mine.jpg")) and time.time() < deadline:
         time.sleep(0.5)
     assert not list(cache.rglob("mine.jpg")), "the upload outlived the 4-second cache lifetime"
+
+
+def test_the_video_tab_returns_the_annotated_clip_timeline_and_csv(client, tmp_path):
+    import csv
+
+    import cv2
+
+    from test_batch import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=12, fps=12, faces=1)
+    annotated, timeline, table, status = client.predict(handle_file(clip), 2, api_name="/video")
+    video = annotated["video"] if isinstance(annotated, dict) else annotated
+    capture = cv2.VideoCapture(video)
+    assert video.endswith(".webm") and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6  # every 2nd of 12
+    capture.release()
+    with open(table, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["frame"]) for row in rows] == [0, 2, 4, 6, 8, 10] and {row["face_id"] for row in rows} == {"0"}
+    assert timeline.endswith(".png") and "6 frames analysed" in status
+
+
+def test_the_video_tab_refuses_what_is_not_a_video(client, tmp_path):
+    bogus = tmp_path / "clip.mp4"
+    bogus.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(AppError, match="Could not read that file as a video"):
+        client.predict(handle_file(bogus), 1, api_name="/video")
