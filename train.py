@@ -39,55 +39,59 @@ from fer_model.preprocess import normalize
 DEFAULT_DATA = default_data_path()
 
 
+def option(default, help: str):
+    """A TrainConfig field with its --help text."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    data: str | None = str(DEFAULT_DATA) if DEFAULT_DATA else None  # FER-2013 CSV or image folder
-    out: str = "runs/fernet"  # output folder: best model, log, curves, checkpoint
-    epochs: int = 60  # maximum number of epochs
-    batch_size: int = 64  # images per optimizer step, per process
-    lr: float = 1e-3  # AdamW learning rate (the peak rate for --schedule onecycle/cosine)
-    weight_decay: float = 1e-4  # AdamW decoupled weight decay
-    schedule: str = "plateau"  # plateau: ReduceLROnPlateau on val loss | onecycle | cosine
-    plateau_patience: int = 3  # epochs without val-loss improvement before the LR is cut
-    plateau_factor: float = 0.5  # LR multiplier on each plateau cut
-    early_stopping: int = 7  # stop after this many epochs without val-loss improvement (0: never)
-    label_smoothing: float = 0.0  # cross-entropy label smoothing
-    class_weights: str = "none"  # none | sqrt | balanced: loss weights from inverse class frequency
-    flip_p: float = 0.5  # augmentation: horizontal flip probability
-    degrees: float = 10.0  # augmentation: rotation range +/- degrees
-    crop_scale: float = 0.9  # augmentation: smallest crop area fraction (RandomResizedCrop)
-    zoom_min: float = 0.0  # framing augmentation: smallest crop side / image side (0: RandomResizedCrop instead)
-    zoom_max: float = 1.25  # framing augmentation: largest crop side / image side (> 1 zooms out)
-    shift: float = 0.0  # framing augmentation: largest shift of the crop centre, fraction of the image side
-    fill: str = "zeros"  # pixels outside the image: zeros (black) | border (the nearest edge pixel)
-    brightness: float = 0.0  # augmentation: brightness offset drawn from [-b, b] (images in [0, 1])
-    contrast: float = 0.0  # augmentation: contrast factor drawn from [1 - c, 1 + c]
-    gamma: float = 0.0  # augmentation: gamma exp(u), u drawn from [-g, g]
-    blur_p: float = 0.0  # augmentation: probability of a Gaussian blur (sigma 0.5-1.5 px)
-    downscale_p: float = 0.0  # augmentation: probability of a round trip through 20, 24 or 32 px
-    ema: float = 0.0  # decay of an exponential moving average of the weights, validated and saved (0: off)
-    seed: int = 42  # seeds weights, shuffling, augmentation and dropout
-    limit: int | None = None  # use at most this many rows per split (smoke runs, tests)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | bf16: autocast dtype of the training step
-    channels_last: bool = True  # NHWC memory layout (faster oneDNN/cuDNN convolutions)
-    threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
-    resume: bool = False  # continue from OUT/checkpoint.pt
-    init_from: str | None = None  # start from this saved model's weights (a second training stage)
-    cache_dir: str | None = str(Path.home() / ".cache" / "fer_model")  # parsed-CSV cache ("" : none)
-    stop_after: int | None = None  # end this process after N epochs of this run (for time-boxed sessions)
+    data: str | None = option(str(DEFAULT_DATA) if DEFAULT_DATA else None, 'FER-2013 CSV or image folder')
+    out: str = option("runs/fernet", 'output folder: best model, log, curves, checkpoint')
+    epochs: int = option(60, 'maximum number of epochs')
+    batch_size: int = option(64, 'images per optimizer step, per process')
+    lr: float = option(1e-3, 'AdamW learning rate (the peak rate for --schedule onecycle/cosine)')
+    weight_decay: float = option(1e-4, 'AdamW decoupled weight decay')
+    schedule: str = option("plateau", 'plateau: ReduceLROnPlateau on val loss | onecycle | cosine')
+    plateau_patience: int = option(3, 'epochs without val-loss improvement before the LR is cut')
+    plateau_factor: float = option(0.5, 'LR multiplier on each plateau cut')
+    early_stopping: int = option(7, 'stop after this many epochs without val-loss improvement (0: never)')
+    label_smoothing: float = option(0.0, 'cross-entropy label smoothing')
+    class_weights: str = option("none", 'none | sqrt | balanced: loss weights from inverse class frequency')
+    flip_p: float = option(0.5, 'augmentation: horizontal flip probability')
+    degrees: float = option(10.0, 'augmentation: rotation range +/- degrees')
+    crop_scale: float = option(0.9, 'augmentation: smallest crop area fraction (RandomResizedCrop)')
+    zoom_min: float = option(0.0, 'framing augmentation: smallest crop side / image side (0: RandomResizedCrop instead)')
+    zoom_max: float = option(1.25, 'framing augmentation: largest crop side / image side (> 1 zooms out)')
+    shift: float = option(0.0, 'framing augmentation: largest shift of the crop centre, fraction of the image side')
+    fill: str = option("zeros", 'pixels outside the image: zeros (black) | border (the nearest edge pixel)')
+    brightness: float = option(0.0, 'augmentation: brightness offset drawn from [-b, b] (images in [0, 1])')
+    contrast: float = option(0.0, 'augmentation: contrast factor drawn from [1 - c, 1 + c]')
+    gamma: float = option(0.0, 'augmentation: gamma exp(u), u drawn from [-g, g]')
+    blur_p: float = option(0.0, 'augmentation: probability of a Gaussian blur (sigma 0.5-1.5 px)')
+    downscale_p: float = option(0.0, 'augmentation: probability of a round trip through 20, 24 or 32 px')
+    ema: float = option(0.0, 'decay of an exponential moving average of the weights, validated and saved (0: off)')
+    seed: int = option(42, 'seeds weights, shuffling, augmentation and dropout')
+    limit: int | None = option(None, 'use at most this many rows per split (smoke runs, tests)')
+    device: str = option("auto", 'auto | cpu | cuda | cuda:N')
+    precision: str = option("auto", 'auto | fp32 | bf16: autocast dtype of the training step')
+    channels_last: bool = option(True, 'NHWC memory layout (faster oneDNN/cuDNN convolutions)')
+    threads: int = option(0, "CPU threads for torch (0: torch's default, one per core)")
+    resume: bool = option(False, 'continue from OUT/checkpoint.pt')
+    init_from: str | None = option(None, "start from this saved model's weights (a second training stage)")
+    cache_dir: str | None = option(str(Path.home() / ".cache" / "fer_model"), 'parsed-CSV cache ("" : none)')
+    stop_after: int | None = option(None, 'end this process after N epochs of this run (for time-boxed sessions)')
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    comments = _field_comments()
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flag, help = "--" + f.name.replace("_", "-"), f.metadata["help"].replace("%", "%%")
         if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=comments[f.name])
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help)
         else:
             kind = {"int": int, "float": float, "int | None": int}.get(f.type, str)
-            parser.add_argument(flag, type=kind, default=f.default, help=f"{comments[f.name]} (default: %(default)s)")
+            parser.add_argument(flag, type=kind, default=f.default, help=f"{help} (default: %(default)s)")
     config = TrainConfig(**vars(parser.parse_args(argv)))
     if config.schedule not in ("plateau", "onecycle", "cosine"):
         parser.error(f"--schedule must be plateau, onecycle or cosine, not {config.schedule!r}")
@@ -100,16 +104,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     if config.data is None:
         parser.error("--data is required: no FER-2013 CSV found at the default location")
     return config
-
-
-def _field_comments() -> dict[str, str]:
-    """The one-line comment beside each TrainConfig field, reused as its --help text."""
-    source = Path(__file__).read_text().split("class TrainConfig:")[1].split("\n\n")[0]
-    comments = {}
-    for line in source.splitlines():
-        if ":" in line and "#" in line:
-            comments[line.split(":")[0].strip()] = line.split("#", 1)[1].strip().replace("%", "%%")
-    return comments
 
 
 # ---------------------------------------------------------------------------------------- setup
@@ -202,11 +196,10 @@ class WeightAverage:
             mine.copy_(theirs)
 
 
-def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, loss_weights, config, epoch, device,
-                    amp_dtype, rank, world, average: WeightAverage | None = None) -> dict[str, float]:
+def train_one_epoch(model, module: FERNet, optimizer, scheduler, train_images, train_labels, loss_weights, config,
+                    epoch, device, amp_dtype, rank, world, average: WeightAverage | None = None) -> dict[str, float]:
     """One pass over this rank's shard. Everything random is seeded from (seed, epoch, rank), so a
-    resumed epoch replays exactly."""
-    module = model.module if hasattr(model, "module") else model
+    resumed epoch replays exactly. `model` may be the DDP wrapper; `module` is the FERNet inside."""
     torch.manual_seed(config.seed * 1000 + epoch * 10 + rank)  # dropout
     augment_rng = torch.Generator().manual_seed(config.seed * 7919 + epoch * 10 + rank)
     augment = augment_config(config)
@@ -238,8 +231,7 @@ def train_one_epoch(model, optimizer, scheduler, train_images, train_labels, los
     return {"train_loss": total_loss / seen, "epoch_seconds": seconds, "images_per_second": seen * world / seconds}
 
 
-def validate(model, images, labels, device) -> dict[str, float]:
-    module = model.module if hasattr(model, "module") else model
+def validate(module: FERNet, images, labels, device) -> dict[str, float]:
     metrics = headline_metrics(predict_logits(module, images, device=device), labels)
     return {f"val_{name}": value for name, value in metrics.items()}
 
@@ -247,9 +239,8 @@ def validate(model, images, labels, device) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------- outputs
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, state: dict, config: TrainConfig,
+def save_checkpoint(path: Path, module: FERNet, optimizer, scheduler, epoch: int, state: dict, config: TrainConfig,
                     average: WeightAverage | None = None) -> None:
-    module = model.module if hasattr(model, "module") else model
     checkpoint = {
         "model": module.state_dict(),
         "average": average.module.state_dict() if average is not None else None,
@@ -333,10 +324,23 @@ def build(config: TrainConfig, device: torch.device, shard_rows: int):
     return model, optimizer, scheduler
 
 
-def restore(path: Path, model, optimizer, scheduler, device: torch.device,
+# Options that may differ between a run and its resumption (where and how fast, not what is trained).
+RESUMABLE_CHANGES = {"resume", "stop_after", "threads", "cache_dir", "data", "device", "out"}
+
+
+def restore(path: Path, model, optimizer, scheduler, device: torch.device, config: TrainConfig,
             average: WeightAverage | None = None) -> tuple[int, dict]:
-    """Load a checkpoint written by save_checkpoint; returns (epochs completed, run state)."""
+    """Load a checkpoint written by save_checkpoint; returns (epochs completed, run state).
+
+    Refuses a checkpoint whose run was configured differently (a resumed run must replay the
+    same recipe), naming the options that differ."""
     checkpoint = torch.load(path, map_location=device, weights_only=True)
+    saved, current = checkpoint["config"], dataclasses.asdict(config)
+    differ = [f"--{name.replace('_', '-')} {saved.get(name)!r} (now {current[name]!r})"
+              for name in current if name not in RESUMABLE_CHANGES and saved.get(name) != current[name]]
+    if differ:
+        raise SystemExit(f"{path} was written by a run with other options: {'; '.join(differ)}. "
+                         "Resume with the same options, or start a new --out.")
     model.load_state_dict(checkpoint["model"])
     if average is not None:
         if checkpoint.get("average") is None:
@@ -358,18 +362,17 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(config.out)
     train_images, train_labels, val_images, val_labels = load_splits(config)
 
-    model, optimizer, scheduler = build(config, device, len(train_labels) // world)
-    weights = class_weights(train_labels.numpy(), len(model.labels), config.class_weights)
+    module, optimizer, scheduler = build(config, device, len(train_labels) // world)  # module: the FERNet itself
+    weights = class_weights(train_labels.numpy(), len(module.labels), config.class_weights)
     weights = weights.to(device) if weights is not None else None
     state = {"best_macro_f1": -1.0, "best_epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
     start_epoch = 0
-    average = WeightAverage(model, config.ema) if config.ema else None
+    average = WeightAverage(module, config.ema) if config.ema else None
     if config.resume and (out / "checkpoint.pt").exists():
-        start_epoch, state = restore(out / "checkpoint.pt", model, optimizer, scheduler, device, average)
+        start_epoch, state = restore(out / "checkpoint.pt", module, optimizer, scheduler, device, config, average)
         if rank == 0:
             print(f"resumed from {out / 'checkpoint.pt'} after epoch {start_epoch}", flush=True)
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+    model = torch.nn.parallel.DistributedDataParallel(module) if world > 1 else module  # what trains
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_training_config(out, config, {"world_size": world, "device": str(device), **earlier_stage(config, out),
@@ -379,11 +382,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{world} process(es), autocast {amp_dtype or 'off'}, {torch.get_num_threads()} threads", flush=True)
 
     for epoch in range(start_epoch, config.epochs):
-        row = {"epoch": epoch + 1, **train_one_epoch(model, optimizer, scheduler, train_images, train_labels, weights,
-                                                     config, epoch, device, amp_dtype, rank, world, average)}
+        row = {"epoch": epoch + 1, **train_one_epoch(model, module, optimizer, scheduler, train_images, train_labels,
+                                                     weights, config, epoch, device, amp_dtype, rank, world, average)}
         stop = torch.zeros(2, device=device)  # (val loss, stop flag), decided on rank 0 and shared
         if rank == 0:
-            evaluated = average.module if average is not None else model  # the weights that get saved
+            evaluated = average.module if average is not None else module  # the weights that get saved
             row.update(validate(evaluated, val_images, val_labels, device))
             row["lr"] = optimizer.param_groups[0]["lr"]
             stop[0] = row["val_loss"]
@@ -393,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
         if config.schedule == "plateau":
             scheduler.step(stop[0].item())
         if rank == 0:
-            save_checkpoint(out / "checkpoint.pt", model, optimizer, scheduler, epoch + 1, state, config, average)
+            save_checkpoint(out / "checkpoint.pt", module, optimizer, scheduler, epoch + 1, state, config, average)
         if stop[1] or (config.stop_after and epoch + 1 - start_epoch >= config.stop_after):
             break
     if world > 1:
@@ -402,9 +405,8 @@ def main(argv: list[str] | None = None) -> dict:
     return state
 
 
-def record_epoch(out: Path, model, state: dict, row: dict, config: TrainConfig) -> bool:
+def record_epoch(out: Path, module: FERNet, state: dict, row: dict, config: TrainConfig) -> bool:
     """Log the epoch, keep the best model by validation macro-F1; True when early stopping fires."""
-    module = model.module if hasattr(model, "module") else model
     state["history"].append(row)
     if row["val_macro_f1"] > state["best_macro_f1"]:
         state["best_macro_f1"], state["best_epoch"] = row["val_macro_f1"], row["epoch"]

@@ -91,16 +91,20 @@ def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
+    """With the robustness augmentation and the weight average on, so that their state resumes too."""
     full, killed = tmp_path / "full", tmp_path / "killed"
-    args = ["--epochs", "3", "--early-stopping", "0"]
+    args = ["--epochs", "3", "--early-stopping", "0", "--ema", "0.9", "--zoom-min", "0.8", "--shift", "0.08",
+            "--fill", "border", "--brightness", "0.15", "--contrast", "0.3", "--gamma", "0.3", "--blur-p", "0.2",
+            "--downscale-p", "0.2"]
     assert _run(_args(small_csv, full, *args)).returncode == 0
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *_args(small_csv, killed, *args)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the second epoch
-    process.send_signal(signal.SIGKILL)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:  # kill once the first epoch is logged and its checkpoint is on disk
+        if line.startswith("epoch   1 "):
+            while not (killed / "checkpoint.pt").exists():
+                time.sleep(0.01)
+            process.send_signal(signal.SIGKILL)
+            break
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert len(_log(killed)) < 3  # it really was cut short
@@ -109,9 +113,21 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout
     assert (killed / "model.safetensors").read_bytes() == (full / "model.safetensors").read_bytes()
-    final = [torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (full, killed)]
-    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+    final = [torch.load(d / "checkpoint.pt", weights_only=True) for d in (full, killed)]
+    for part in ("model", "average"):
+        assert all(torch.equal(final[0][part][k], final[1][part][k]) for k in final[0][part])
     assert [r["val_loss"] for r in _log(killed)] == [r["val_loss"] for r in _log(full)]
+    refused = _run(_args(small_csv, killed, *args, "--resume", "--lr", "0.01"))
+    assert refused.returncode != 0 and "--lr 0.001 (now 0.01)" in refused.stderr
+
+
+def test_the_saved_model_is_the_weight_average(small_csv, tmp_path):
+    out = tmp_path / "run"
+    train.main(_args(small_csv, out, "--epochs", "1", "--ema", "0.99"))
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    saved = FERNet.from_pretrained(out).state_dict()
+    assert all(torch.equal(saved[k], checkpoint["average"][k]) for k in saved)
+    assert not all(torch.equal(saved[k], checkpoint["model"][k]) for k in saved)
 
 
 def test_two_process_ddp_on_cpu(small_csv, tmp_path):
