@@ -99,3 +99,22 @@ def test_webcam_stream_updates_predictions(server, browser):
     assert len(frames) >= 3
     page.screenshot(path=str(SHOTS / "webcam.png"))
     context.close()
+
+
+def test_webcam_keeps_streaming_with_grad_cam_on(server, browser):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server)
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
+    page.locator("#live img").first.wait_for(timeout=60_000)
+    frames = set()
+    for _ in range(20):
+        frames.add(_image_src(page, "live"))
+        page.wait_for_timeout(150)
+    assert len(frames) >= 3  # frames keep coming with the heat map on
+    assert page.locator(".toast-body:visible", has_text="Error").count() == 0
+    page.screenshot(path=str(SHOTS / "webcam_grad_cam.png"))
+    context.close()
