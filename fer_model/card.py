@@ -10,7 +10,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .model import atomic_write
+from .model import HUB_METADATA, atomic_write
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 DATASET = {"dataset_type": "fer2013", "dataset_name": "FER-2013"}
@@ -26,8 +26,8 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
                    metric_value=round(results["macro_f1"], 4), **common),
     ]
     return ModelCardData(
-        model_name=model_name, license="mit", library_name="fer_model", pipeline_tag="image-classification",
-        tags=["facial-expression-recognition", "emotion-recognition", "fer2013", "pytorch", "safetensors"],
+        model_name=model_name, license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
+        pipeline_tag=HUB_METADATA["pipeline_tag"], tags=HUB_METADATA["tags"] + ["pytorch", "safetensors"],
         datasets=["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
     )
 
@@ -74,6 +74,7 @@ def earlier_curves(model_dir: Path) -> list[Path]:
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
     """The card for a card file in `card_dir`, with image links relative to it."""
     training, log = _training(model_dir)
+    model_config = json.loads((model_dir / "config.json").read_text())
     best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
 
     def link(path: Path) -> str:
@@ -91,7 +92,9 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         train_commands=[train_command(stage) for stage in stages(training)],
         stages=stages(training),
         model_dir=str(model_dir),
-        model_config=json.loads((model_dir / "config.json").read_text()),
+        model_config=model_config,
+        sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
+        flat=model_config["channels"][-1] * (model_config["image_size"] // 2 ** len(model_config["channels"])) ** 2,
         copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
         earlier_curves=[link(path) for path in earlier_curves(model_dir)],

@@ -35,14 +35,16 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class FERNet(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="fer_model",
-    tags=["image-classification", "facial-expression-recognition", "fer2013"],
-    pipeline_tag="image-classification",
-    license="mit",
-):
+# What a model hub shows about FERNet: declared once, used by the mixin and by the model card.
+HUB_METADATA = {
+    "library_name": "fer_model",
+    "tags": ["image-classification", "facial-expression-recognition", "emotion-recognition", "fer2013"],
+    "pipeline_tag": "image-classification",
+    "license": "mit",
+}
+
+
+class FERNet(nn.Module, PyTorchModelHubMixin, **HUB_METADATA):
     """The reference CNN: three Conv3x3-BN-ReLU-MaxPool blocks, then a two-layer classifier.
 
     `FERNet()` builds exactly the reference network (5,093,255 parameters):

@@ -10,6 +10,9 @@ from fer_model import DEFAULT_MODEL, FER2013_LABELS
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
+pytestmark = pytest.mark.slow  # launches app.py
+
+
 @pytest.fixture(scope="module")
 def server(app_server):
     return app_server

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from fer_model import FER2013_LABELS
 from PIL import Image
 
 
@@ -18,7 +20,8 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")]
 
 
 def write_face_video(path: Path, frames: int = 30) -> None:
@@ -64,7 +67,7 @@ def test_upload_shows_boxes_bars_and_labels(server, browser):
     page.locator("#annotated img").first.wait_for(timeout=30_000)
     page.locator("#bars img").first.wait_for(timeout=30_000)
     label_text = page.locator("#top-label").inner_text()
-    for label in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
+    for label in FER2013_LABELS:
         assert label in label_text
     assert "%" in label_text
     page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)

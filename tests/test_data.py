@@ -2,6 +2,8 @@ import time
 
 import numpy as np
 import pytest
+
+from fer_model import FER2013_LABELS
 from PIL import Image
 
 from fer_model import DataError, load_fer2013
@@ -87,7 +89,7 @@ def test_empty_split_is_an_error(tmp_path, fer_csv_head):
 def _write_folder(root, data, per_class=2):
     for folder, split in (("train", "Training"), ("val", "PublicTest"), ("test", "PrivateTest")):
         part = data.split(split)
-        for label_index, label in enumerate(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]):
+        for label_index, label in enumerate(list(FER2013_LABELS)):
             (root / folder / label).mkdir(parents=True)
             for k, i in enumerate(np.flatnonzero(part.labels == label_index)[:per_class]):
                 Image.fromarray(part.images[i]).save(root / folder / label / f"{k}.png")

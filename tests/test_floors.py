@@ -20,6 +20,7 @@ def declared_floor(package: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_the_declared_huggingface_hub_floor_loads_the_shipped_model(tmp_path):
     floor = declared_floor("huggingface_hub")
     install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path),

@@ -66,6 +66,7 @@ def test_class_weights_lift_rare_classes():
     assert (balanced[torch.tensor(labels)].mean()).item() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_training_writes_a_loadable_model(small_csv, tmp_path):
     out = tmp_path / "run"
     result = _run(_args(small_csv, out, "--epochs", "2"))
@@ -90,6 +91,7 @@ def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
     assert requested == ["Training", "PublicTest"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
     """With the robustness augmentation and the weight average on, so that their state resumes too."""
     full, killed = tmp_path / "full", tmp_path / "killed"
@@ -130,6 +132,7 @@ def test_the_saved_model_is_the_weight_average(small_csv, tmp_path):
     assert not all(torch.equal(saved[k], checkpoint["model"][k]) for k in saved)
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu(small_csv, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
