@@ -27,7 +27,7 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
     ]
     return ModelCardData(
         model_name=model_name, license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
-        pipeline_tag=HUB_METADATA["pipeline_tag"], tags=HUB_METADATA["tags"] + ["pytorch", "safetensors"],
+        pipeline_tag=HUB_METADATA["pipeline_tag"], tags=[*HUB_METADATA["tags"], "pytorch", "safetensors"],
         datasets=["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
     )
 
@@ -108,3 +108,20 @@ def write_card(model_dir: Path, out: Path, results: dict, extra_copy: str | os.P
     for path in [out / "README.md"] + ([Path(extra_copy)] if extra_copy else []):
         card = render_card(model_dir, out, results, path.resolve().parent)
         atomic_write(path, lambda temp: Path(temp).write_text(str(card)))
+
+
+def unevaluated_card(model_dir: Path, model) -> str:
+    """The card of a freshly saved model: its metadata, network and labels, and how to measure it.
+    evaluate.py replaces it with the full card."""
+    data = ModelCardData(license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
+                         pipeline_tag=HUB_METADATA["pipeline_tag"], tags=list(HUB_METADATA["tags"]), datasets=["fer2013"])
+    parameters = sum(p.numel() for p in model.parameters())
+    body = (
+        "# FERNet: facial expression recognition\n\n"
+        f"A {parameters:,}-parameter CNN that reads a {model.image_size}x{model.image_size} grayscale face as one of: "
+        f"{', '.join(model.labels)}. Load it with `FERNet.from_pretrained` or "
+        "`EmotionRecognizer.from_pretrained` from the fer_model package.\n\n"
+        "**Not evaluated yet.** Measure it, and replace this card with one that reports the figures, with\n\n"
+        f"    python evaluate.py --model {model_dir} --update-model\n"
+    )
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"

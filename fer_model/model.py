@@ -38,13 +38,13 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 # What a model hub shows about FERNet: declared once, used by the mixin and by the model card.
 HUB_METADATA = {
     "library_name": "fer_model",
-    "tags": ["image-classification", "facial-expression-recognition", "emotion-recognition", "fer2013"],
+    "tags": ("image-classification", "facial-expression-recognition", "emotion-recognition", "fer2013"),
     "pipeline_tag": "image-classification",
     "license": "mit",
 }
 
 
-class FERNet(nn.Module, PyTorchModelHubMixin, **HUB_METADATA):
+class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HUB_METADATA["tags"])}):
     """The reference CNN: three Conv3x3-BN-ReLU-MaxPool blocks, then a two-layer classifier.
 
     `FERNet()` builds exactly the reference network (5,093,255 parameters):
@@ -147,7 +147,8 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **HUB_METADATA):
         model_card_kwargs: dict | None = None,
         **push_to_hub_kwargs: Any,
     ) -> str | None:
-        """Write `config.json` and `model.safetensors` (and a stub `README.md` card if none is there).
+        """Write `config.json` and `model.safetensors` (and, if none is there, a `README.md` card that
+        describes the network and says it has not been evaluated yet).
 
         Each file is written beside its target and renamed into place, so a crash never leaves a
         half-written or mismatched pair. With `push_to_hub=True` the folder is then uploaded.
@@ -158,8 +159,10 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **HUB_METADATA):
         write_config(save_directory, config or self.config)
         card_path = save_directory / "README.md"
         if not card_path.exists():
-            card = self.generate_model_card(**(model_card_kwargs or {}))
-            atomic_write(card_path, lambda path: card.save(path))
+            from .card import unevaluated_card
+
+            text = unevaluated_card(save_directory, self)
+            atomic_write(card_path, lambda path: Path(path).write_text(text))
         if push_to_hub:
             return self.push_to_hub(repo_id or save_directory.name, config=config, **push_to_hub_kwargs)
         return None

@@ -138,3 +138,13 @@ def test_saved_files_are_readable_by_others(tmp_path):
     os.umask(umask)
     for name in ("config.json", "model.safetensors"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_fresh_folder_has_a_real_card_that_says_it_is_not_evaluated(tmp_path):
+    from huggingface_hub import ModelCard
+
+    FERNet().save_pretrained(tmp_path)
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.license == "mit" and card.data.library_name == "fer_model"
+    assert "More Information Needed" not in card.text and "Not evaluated yet" in card.text
+    assert f"evaluate.py --model {tmp_path} --update-model" in card.text
