@@ -35,7 +35,7 @@ from fer_model.inference import calibrated_probabilities, predict_crops, predict
 from fer_model.model import WEIGHTS_NAME, atomic_write, update_config
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
 
-DEFAULT_DATA = default_data_path()
+DEFAULT_DATA = default_data_path(Path(__file__).resolve().parent)
 DEFAULT_WILD = Path(__file__).resolve().parent.parent / "shared" / "wild_faces"
 CALIBRATION_SPLIT = "PublicTest"
 

@@ -36,7 +36,7 @@ from fer_model.inference import predict_logits
 from fer_model.model import WEIGHTS_NAME, atomic_write, load_weights_strict
 from fer_model.preprocess import normalize
 
-DEFAULT_DATA = default_data_path()
+DEFAULT_DATA = default_data_path(Path(__file__).resolve().parent)
 
 
 def option(default, help: str):

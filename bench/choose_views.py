@@ -25,7 +25,8 @@ from fer_model.inference import EmotionRecognizer  # noqa: E402
 from fer_model.model import update_config  # noqa: E402
 from fer_model.robustness import load_labelled_photos, robustness_table  # noqa: E402
 
-WILD = Path(__file__).resolve().parent.parent.parent / "shared" / "wild_faces"
+ROOT = Path(__file__).resolve().parent.parent
+WILD = ROOT.parent / "shared" / "wild_faces"
 CROP_SCALES = [0.9, 1.0, 1.1, 1.2, 1.3]
 VIEWS = {"single crop": ([1.0], False), "flip": ([1.0], True), "flip + 3 crops": ([1.0, 0.9, 1.1], True)}
 FRAMING = ["clean", "zoom out 20%", "zoom in 20%", "shift 10% (x)", "shift 10% (y)"]
@@ -34,7 +35,7 @@ FRAMING = ["clean", "zoom out 20%", "zoom in 20%", "shift 10% (x)", "shift 10% (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="fer_model/pretrained/fernet-fer2013")
-    parser.add_argument("--data", default=str(default_data_path()))
+    parser.add_argument("--data", default=str(default_data_path(ROOT)))
     parser.add_argument("--wild", default=str(WILD))
     parser.add_argument("--write", action="store_true", help="store the chosen crop and views in config.json")
     args = parser.parse_args()

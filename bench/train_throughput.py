@@ -122,7 +122,7 @@ def matmul_flops_per_second(dtype: torch.dtype, size: int = 2048, repeats: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(default_data_path()), help="FER-2013 CSV (default: %(default)s)")
+    parser.add_argument("--data", default=str(default_data_path(ROOT)), help="FER-2013 CSV (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()

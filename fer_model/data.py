@@ -19,7 +19,6 @@ from .labels import FER2013_LABELS, FOLDER_SPLITS, SPLITS
 
 IMAGE_SIZE = 48
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
-SHARED_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "fer2013" / "fer2013.csv.gz"
 
 
 class DataError(ValueError):
@@ -58,9 +57,12 @@ class FERData:
         return {str(n): int(c) for n, c in zip(names, counts)}
 
 
-def default_data_path() -> Path | None:
-    """The shared FER-2013 CSV beside this checkout, or None where it is absent."""
-    return SHARED_CSV if SHARED_CSV.exists() else None
+def default_data_path(checkout: str | os.PathLike) -> Path | None:
+    """The shared FER-2013 CSV beside a checkout of this repository
+    (`CHECKOUT/../shared/fer2013/fer2013.csv.gz`), or None where it is absent. The scripts and
+    tests pass their own checkout; an installed package has no default and needs a path."""
+    path = Path(checkout).resolve().parent / "shared" / "fer2013" / "fer2013.csv.gz"
+    return path if path.exists() else None
 
 
 def load_fer2013(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FERData:

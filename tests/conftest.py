@@ -19,7 +19,7 @@ CAT = EXAMPLES / "chelsea_cat.jpg"  # no human face
 
 @pytest.fixture(scope="session")
 def fer_csv() -> Path:
-    path = default_data_path()
+    path = default_data_path(ROOT)
     if path is None:
         pytest.skip("FER-2013 CSV not found at ../shared/fer2013/fer2013.csv.gz (tests that need real rows skip)")
     return path
