@@ -5,8 +5,10 @@ through the detector, side by side in one run.
     python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013 [--write]
 
 PrivateTest is never read. Faces are detected once per photo; every candidate reuses the boxes.
-`--write` stores the chosen candidate (best wild_faces macro-F1 among those whose clean PublicTest
-accuracy is within 0.5 point of the best) in the model's config.json.
+`--write` stores the chosen candidate in the model's config.json: the best wild_faces balanced
+accuracy (the mean recall over labels: wild_faces is 68% happy and neutral, while people's photos
+of posed expressions are often balanced) among those whose clean PublicTest accuracy is within
+0.5 point of the best.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def main() -> None:
     detector = HaarFaceDetector()
     grays = [to_grayscale(load_image(path)) for path in paths]
     boxes = [detector.detect(gray)[:1] for gray in grays]
-    print(f"wild_faces: {len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}")
+    print(f"wild_faces: {len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}", flush=True)
     recognizer = EmotionRecognizer(model, detector)
     rows = []
     for views, (scales, flip) in VIEWS.items():
@@ -57,12 +59,14 @@ def main() -> None:
             wild = classification_metrics(wild_labels, np.array([model.labels.index(p) for p in predicted]), model.labels)
             rows.append({"views": views, "crop_scale": crop_scale, "public": framing["clean"]["accuracy"],
                          "public_framing": framing["mean of perturbed"]["accuracy"],
-                         "wild_accuracy": wild["accuracy"], "wild_macro_f1": wild["macro_f1"]})
+                         "wild_accuracy": wild["accuracy"], "wild_macro_f1": wild["macro_f1"],
+                         "wild_balanced": wild["balanced_accuracy"]})
             print(f"{views:15s} crop {crop_scale:.1f}  PublicTest {rows[-1]['public']:.4f}  "
                   f"framing-perturbed {rows[-1]['public_framing']:.4f}  wild_faces accuracy "
-                  f"{wild['accuracy']:.4f} macro-F1 {wild['macro_f1']:.4f}", flush=True)
+                  f"{wild['accuracy']:.4f} macro-F1 {wild['macro_f1']:.4f} balanced {wild['balanced_accuracy']:.4f}",
+                  flush=True)
     best_public = max(row["public"] for row in rows)
-    chosen = max((row for row in rows if row["public"] >= best_public - 0.005), key=lambda row: row["wild_macro_f1"])
+    chosen = max((row for row in rows if row["public"] >= best_public - 0.005), key=lambda row: row["wild_balanced"])
     print(f"chosen: {chosen}")
     if args.write:
         scales, flip = VIEWS[chosen["views"]]
