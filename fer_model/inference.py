@@ -58,7 +58,7 @@ def predict_crops(model: FERNet, faces: list[np.ndarray] | np.ndarray, test_time
                   batch_size: int = 512) -> np.ndarray:
     """Calibrated probabilities (N, classes) of framed grayscale face crops, through the config's
     test-time averaging (or a single view with `test_time=False`)."""
-    views = len(model.tta_scales) * (2 if model.tta_flip else 1) if test_time else 1
+    views = model.views_per_face if test_time else 1
     logits = predict_logits(model, views_of_crops(model, faces, test_time), batch_size)
     return calibrated_probabilities(logits, model.temperature, views)
 
@@ -130,10 +130,6 @@ class EmotionRecognizer:
     def labels(self) -> list[str]:
         return self.model.labels
 
-    @property
-    def views_per_face(self) -> int:
-        return len(self.model.tta_scales) * (2 if self.model.tta_flip else 1)
-
     def predict(self, image: Union[ImageLike, str, os.PathLike, bytes], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for every face in `image` (largest first), or one for the whole image when
         no face is found. Accepts a path, bytes, a PIL image or a numpy array (RGB or grayscale).
@@ -155,10 +151,10 @@ class EmotionRecognizer:
             boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
             views = views_of_crops(self.model, [gray])
         logits = predict_logits(self.model, views, device=self.device)
-        probabilities = calibrated_probabilities(logits, self.model.temperature, self.views_per_face)
+        probabilities = calibrated_probabilities(logits, self.model.temperature, self.model.views_per_face)
         results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
         if saliency:
-            plain = normalize(torch.from_numpy(views[::self.views_per_face]), self.model.mean, self.model.std)
+            plain = normalize(torch.from_numpy(views[::self.model.views_per_face]), self.model.mean, self.model.std)
             plain = plain.to(self.device).contiguous(memory_format=torch.channels_last)
             maps = grad_cam(self.model, plain, torch.from_numpy(probabilities.argmax(1))).cpu().numpy()
             for result, heatmap in zip(results, maps):

@@ -130,6 +130,11 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         return {"size": self.image_size, "crop_scale": self.crop_scale, "scales": self.tta_scales, "flip": self.tta_flip}
 
     @property
+    def views_per_face(self) -> int:
+        """How many model inputs the default path makes of one face."""
+        return len(self.tta_scales) * (2 if self.tta_flip else 1)
+
+    @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments as saved to `config.json` (temperature included as it is now)."""
         config = dict(self._hub_mixin_config or {})

@@ -112,7 +112,7 @@ def test_views_travel_in_the_config_and_the_recognizer_averages_them(saved_model
     config = update_config(saved_model, crop_scale=1.1, tta_scales=[1.0, 0.9, 1.1], tta_flip=True)
     assert json.loads((saved_model / "config.json").read_text()) == config
     recognizer = EmotionRecognizer.from_pretrained(saved_model)
-    assert recognizer.model.crop_scale == 1.1 and recognizer.views_per_face == 6
+    assert recognizer.model.crop_scale == 1.1 and recognizer.model.views_per_face == 6
     sizes = []
     forward = recognizer.model.forward
     monkeypatch.setattr(recognizer.model, "forward", lambda x: sizes.append(x.shape[0]) or forward(x))
