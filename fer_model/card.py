@@ -62,6 +62,20 @@ def stages(training: dict) -> list[dict]:
     return chain
 
 
+COPY = "{config.json,model.safetensors,training_config.json,*.csv,*.png}"
+
+
+def reproduce_commands(chain: list[dict]) -> list[str]:
+    """train.py commands for each stage, with the copy a stage needs when it started from a folder
+    other than the previous stage's output."""
+    commands = []
+    for previous, stage in zip([None] + chain[:-1], chain):
+        if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
+            commands.append(f"cp {previous['out']}/{COPY} {stage['init_from']}/")
+        commands.append(train_command(stage))
+    return commands
+
+
 def earlier_curves(model_dir: Path) -> list[Path]:
     """Curves of the earlier stages (init_from_curves.png, init_from_init_from_curves.png, ...), first stage first."""
     found, name = [], "init_from_curves.png"
@@ -89,12 +103,13 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        train_commands=[train_command(stage) for stage in stages(training)],
+        train_commands=reproduce_commands(stages(training)),
         stages=stages(training),
         model_dir=str(model_dir),
         model_config=model_config,
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
         flat=model_config["channels"][-1] * (model_config["image_size"] // 2 ** len(model_config["channels"])) ** 2,
+        copy=COPY,
         copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
         earlier_curves=[link(path) for path in earlier_curves(model_dir)],
