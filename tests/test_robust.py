@@ -152,3 +152,20 @@ def test_robustness_table_reports_every_perturbation_and_their_mean(fer_data):
     assert table["mean of perturbed"]["accuracy"] == pytest.approx(
         (table["blur sigma 1 px"]["accuracy"] + table["JPEG quality 30"]["accuracy"]) / 2)
     assert all(0 <= row["accuracy"] <= 1 and not math.isnan(row["macro_f1"]) for row in table.values())
+
+
+def test_the_second_look_finds_faces_in_real_tightly_framed_photos():
+    """On the wild_faces photos (news and film portraits outside FER-2013), the padded retry finds
+    the faces the plain cascade misses because they fill the frame."""
+    import csv
+
+    from conftest import ROOT
+
+    folder = ROOT.parent / "shared" / "wild_faces"
+    if not (folder / "labels.csv").exists():
+        pytest.skip("wild_faces not found at ../shared/wild_faces")
+    with open(folder / "labels.csv", newline="") as handle:
+        grays = [to_grayscale(load_image(folder / row["file"])) for row, _ in zip(csv.DictReader(handle), range(80))]
+    plain = sum(bool(HaarFaceDetector(retry_pad=0).detect(gray)) for gray in grays)
+    second_look = sum(bool(HaarFaceDetector().detect(gray)) for gray in grays)
+    assert plain < len(grays) and second_look >= 0.97 * len(grays)
