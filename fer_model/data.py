@@ -174,7 +174,7 @@ def _parse_pixel_row(path: Path, row: int, text: str, size: int) -> np.ndarray:
 
 
 def _load_image_folder(root: Path) -> FERData:
-    from PIL import Image, UnidentifiedImageError
+    from .preprocess import ImageError, load_image, resize_face, to_grayscale
 
     images, labels, splits = [], [], []
     for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -188,11 +188,9 @@ def _load_image_folder(root: Path) -> FERData:
             for file in sorted(label_dir.iterdir()):
                 if file.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
-                try:
-                    with Image.open(file) as image:
-                        face = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-                        images.append(np.asarray(face, dtype=np.uint8))
-                except (UnidentifiedImageError, OSError) as error:
+                try:  # the one preprocessing path: luminance grayscale, then the model's resize
+                    images.append(resize_face(to_grayscale(load_image(file)), IMAGE_SIZE))
+                except ImageError as error:
                     raise DataError(f"{file}: unreadable image ({error})") from error
                 labels.append(FER2013_LABELS.index(label))
                 splits.append(split)
