@@ -169,8 +169,20 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
             text = unevaluated_card(save_directory, self)
             atomic_write(card_path, lambda path: Path(path).write_text(text))
         if push_to_hub:
-            return self.push_to_hub(repo_id or save_directory.name, config=config, **push_to_hub_kwargs)
+            from .hub import push
+
+            return push(save_directory, repo_id or save_directory.name, private=push_to_hub_kwargs.get("private", False),
+                        token=push_to_hub_kwargs.get("token"))
         return None
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, **unused: Any) -> str:
+        """Publish this model through :func:`fer_model.hub.push` (the one publish path: it saves,
+        loads the folder back and checks the card and login before uploading); returns the commit URL."""
+        from .hub import push
+
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            return push(folder, repo_id, private=private, token=token)
 
     @classmethod
     def _from_pretrained(

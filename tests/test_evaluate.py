@@ -186,3 +186,16 @@ def test_push_without_login_says_so(evaluated, monkeypatch, capsys):
     monkeypatch.setattr(hub, "get_token", lambda: None)
     assert hub.main(["push", str(tmp / "model"), "me/fernet"]) == 1
     assert "not logged in" in capsys.readouterr().err
+
+
+def test_every_way_to_publish_goes_through_hub_push(tmp_path, monkeypatch):
+    pushed = []
+    monkeypatch.setattr(hub, "get_token", lambda: None)
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: pushed.append(repo_id))
+    model = FERNet()
+    with pytest.raises(hub.NotLoggedInError):
+        model.push_to_hub("me/fernet")
+    with pytest.raises(hub.NotLoggedInError):
+        model.save_pretrained(tmp_path / "saved", push_to_hub=True, repo_id="me/fernet")
+    assert pushed == []  # refused before anything reached the Hub
+    assert (tmp_path / "saved" / "model.safetensors").exists()
