@@ -59,6 +59,18 @@ def _image_src(page, elem_id):
     return page.locator(f"#{elem_id} img").first.get_attribute("src", timeout=5000)
 
 
+def _distinct_live_frames(page, wanted: int, timeout_s: float = 90) -> int:
+    """How many different annotated frames `#live` showed before `wanted` were seen or the time ran
+    out: asserts that the stream works, not how fast (bench/webcam.py measures that)."""
+    import time
+
+    frames, deadline = set(), time.time() + timeout_s
+    while len(frames) < wanted and time.time() < deadline:
+        frames.add(_image_src(page, "live"))
+        page.wait_for_timeout(100)
+    return len(frames)
+
+
 def test_upload_shows_boxes_bars_and_labels(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server)
@@ -95,11 +107,7 @@ def test_webcam_stream_updates_predictions(server, browser):
     page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
     page.locator("#live img").first.wait_for(timeout=60_000)
     page.locator("#live-bars img").first.wait_for(timeout=30_000)
-    frames = set()
-    for _ in range(20):  # the face drifts in the fake camera, so each new annotated frame is a new file
-        frames.add(_image_src(page, "live"))
-        page.wait_for_timeout(150)
-    assert len(frames) >= 3
+    assert _distinct_live_frames(page, 3) >= 3  # the face drifts in the fake camera: each frame is a new file
     page.screenshot(path=str(SHOTS / "webcam.png"))
     context.close()
 
@@ -113,11 +121,7 @@ def test_webcam_keeps_streaming_with_grad_cam_on(server, browser):
     page.get_by_text("Click to Access Webcam").click()
     page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
     page.locator("#live img").first.wait_for(timeout=60_000)
-    frames = set()
-    for _ in range(20):
-        frames.add(_image_src(page, "live"))
-        page.wait_for_timeout(150)
-    assert len(frames) >= 3  # frames keep coming with the heat map on
+    assert _distinct_live_frames(page, 3) >= 3  # frames keep coming with the heat map on
     assert page.locator(".toast-body:visible", has_text="Error").count() == 0
     page.screenshot(path=str(SHOTS / "webcam_grad_cam.png"))
     context.close()
