@@ -157,7 +157,8 @@ def _table(faces) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE) -> gr.Blocks:
+def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE,
+          stream_every: float = STREAM_EVERY) -> gr.Blocks:
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
@@ -168,7 +169,7 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
         with gr.Tab("Upload"):
             _upload_tab(demo)
         with gr.Tab("Webcam"):
-            _webcam_tab(demo)
+            _webcam_tab(demo, stream_every)
         with gr.Tab("Video"):
             _video_tab(demo)
         gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
@@ -199,7 +200,7 @@ def _upload_tab(demo: Demo) -> None:
     image.upload(demo.predict, [image, saliency], outputs, api_visibility="private", preprocess=False)
 
 
-def _webcam_tab(demo: Demo) -> None:
+def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY) -> None:
     with gr.Row():
         with gr.Column():
             camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360)
@@ -213,7 +214,7 @@ def _webcam_tab(demo: Demo) -> None:
                                  elem_id="live-bars")
     state = gr.State(None)
     camera.stream(demo.stream, [camera, state, keep, saliency], [live, live_bars, state],
-                  stream_every=STREAM_EVERY, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
+                  stream_every=stream_every, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
                   api_visibility="private", show_progress="hidden")
 
 
@@ -241,6 +242,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    parser.add_argument("--stream-every", type=float, default=STREAM_EVERY,
+                        help="seconds between webcam frames the browser sends (default: %(default)s)")
     parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB,
                         help="largest upload accepted, in MB (default: %(default)s)")
     parser.add_argument("--cache-max-age", type=int, default=CACHE_MAX_AGE,
@@ -250,7 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age)
+    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every)
     blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                      show_error=False, max_file_size=f"{args.max_file_mb:g}mb")
 

@@ -174,12 +174,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--stream-every", type=float, help="passed to app.py (default: the app's)")
     args = parser.parse_args()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "camera.y4m"
         write_clip(clip, frames=FPS * 20)
-        with running_app(args.model) as (url, _):
+        extra = ["--stream-every", str(args.stream_every)] if args.stream_every else []
+        with running_app(args.model, extra_args=extra) as (url, _):
             result = measure(url, clip, args.seconds)
         server_side(args.model, clip)
     lags = sorted(result["lags"])
