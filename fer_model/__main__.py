@@ -32,6 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--smoothing", type=float, default=0.0,
                          help="weight of the past in a per-face moving average over video frames (default: 0, none)")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images and videos here")
+    predict.add_argument("--video-detect-side", type=int, default=320,
+                         help="video frames are searched for faces at this longer side (default: %(default)s, "
+                              "which finds faces of 48 px and more in a 640x480 frame; raise it for small faces)")
     predict.add_argument("--model", help="model folder or Hub id (default: the shipped model)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -46,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     recognizer = EmotionRecognizer.from_pretrained(args.model)
+    from .detect import HaarFaceDetector
+
+    video = EmotionRecognizer(recognizer.model, HaarFaceDetector(max_side=args.video_detect_side))
     predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
-                               fps=args.fps)
+                               fps=args.fps, video_recognizer=video)
     rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     out = Path(args.out)
     if summary.files:

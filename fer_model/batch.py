@@ -140,7 +140,8 @@ class BatchPredictor:
     """Predictions over images and videos, streamed as :class:`FaceRow` per face.
 
     Args:
-        recognizer: the recognizer used for every frame and image.
+        recognizer: the recognizer used for images (and for video frames unless `video_recognizer`).
+        video_recognizer: the recognizer for video frames, e.g. one that detects on fewer pixels.
         every: analyse every N-th video frame.
         fps: instead of `every`, analyse about this many frames per second of each video.
         smoothing: weight of the past in a per-face moving average of video probabilities (0: none).
@@ -149,7 +150,8 @@ class BatchPredictor:
     """
 
     def __init__(self, recognizer: EmotionRecognizer, every: int = 1, smoothing: float = 0.0,
-                 annotate: str | Path | None = None, fps: float | None = None, video_format: str = "mp4") -> None:
+                 annotate: str | Path | None = None, fps: float | None = None, video_format: str = "mp4",
+                 video_recognizer: EmotionRecognizer | None = None) -> None:
         if video_format not in VIDEO_CODECS:
             raise ValueError(f"video_format must be one of {sorted(VIDEO_CODECS)}, not {video_format!r}")
         self.video_format = video_format
@@ -159,6 +161,7 @@ class BatchPredictor:
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), not {smoothing}")
         self.recognizer, self.every, self.smoothing = recognizer, every, smoothing
+        self.video_recognizer = video_recognizer or recognizer
         self.annotate = Path(annotate) if annotate else None
 
     def image_rows(self, path: Path) -> list[FaceRow]:
@@ -179,7 +182,7 @@ class BatchPredictor:
         every = self.every_for(path)
         try:
             for index, seconds, frame in video_frames(path, every):
-                faces = self.recognizer.predict(frame)
+                faces = self.video_recognizer.predict(frame)
                 if self.smoothing:
                     faces, state = smooth(faces, state, self.smoothing)
                 found = [face for face in faces if face.face_found]
