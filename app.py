@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fer_model import DEFAULT_MODEL, EmotionRecognizer, HaarFaceDetector, ImageError, load_image
-from fer_model.batch import BatchPredictor, InputError, plot_timeline, video_info, write_rows
+from fer_model import DEFAULT_MODEL, EmotionRecognizer, ImageError, load_image
+from fer_model.batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
 from fer_model.smoothing import smooth
@@ -78,10 +78,11 @@ class Demo:
 
     def __init__(self, model: str | os.PathLike | None = None) -> None:
         self.upload = EmotionRecognizer.from_pretrained(model)
-        # Webcam faces are large: searching a 320-pixel frame is ~4x cheaper and finds them. The live
+        # Webcam faces are large, so frames are searched at 320 pixels (frame_recognizer). The live
         # stream already averages over frames (the smoothing), so it classifies the config's crop
         # once instead of over every test-time view: measured in bench/webcam.py.
-        self.live = EmotionRecognizer(single_view(self.upload.model), HaarFaceDetector(max_side=320))
+        self.live = frame_recognizer(single_view(self.upload.model))
+        self.clips = frame_recognizer(self.upload.model)  # the Video tab runs clips as `predict` does
         self.files = OutputFiles()
 
     def predict(self, file: dict | str | None, show_saliency: bool = False):
@@ -129,7 +130,8 @@ class Demo:
             raise gr.Error(f"The clip lasts {frames / fps:.0f} s; the demo takes up to {MAX_VIDEO_SECONDS} s "
                            "(`python -m fer_model predict` has no limit).", print_exception=False)
         out = self.files.new_folder()
-        predictor = BatchPredictor(self.live, every=max(1, int(every)), annotate=out, video_format="webm")
+        predictor = BatchPredictor(self.upload, every=max(1, int(every)), annotate=out, video_format="webm",
+                                   video_recognizer=self.clips)
         total = max(1, frames // predictor.every)
         done = [0]
 
@@ -141,8 +143,8 @@ class Demo:
             rows = list(predictor.video_rows(path, step))
         except InputError as error:
             raise gr.Error(f"Could not read that video: {_plain(error, str(path))}", print_exception=False) from None
-        write_rows(rows, self.live.labels, out / "faces.csv")
-        plot_timeline(rows, self.live.labels, out / "timeline.png", title=path.name)
+        write_rows(rows, self.clips.labels, out / "faces.csv")
+        plot_timeline(rows, self.clips.labels, out / "timeline.png", title=path.name)
         faces = len({row.face_id for row in rows})
         status = (f"{done[0]} frames analysed ({fps:.0f} frames/s, every {predictor.every}), {faces} face(s) followed, "
                   f"{len(rows)} rows." if rows else f"{done[0]} frames analysed; no face found.")

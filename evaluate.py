@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, default_data_path, load_fer2013
 from fer_model.card import write_card

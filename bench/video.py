@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet, HaarFaceDetector  # noqa: E402
-from fer_model.batch import BatchPredictor  # noqa: E402
+from fer_model.batch import BatchPredictor, frame_recognizer  # noqa: E402
 from fer_model.preprocess import normalize, resize_face  # noqa: E402
 
 
@@ -64,8 +64,7 @@ def naive(path: Path, model: FERNet) -> tuple[int, int]:
 
 
 def packaged(path: Path, recognizer: EmotionRecognizer) -> tuple[int, int]:
-    video = EmotionRecognizer(recognizer.model, HaarFaceDetector(max_side=320))  # as `predict` sets it up
-    predictor = BatchPredictor(recognizer, video_recognizer=video)
+    predictor = BatchPredictor(recognizer, video_recognizer=frame_recognizer(recognizer.model))  # as `predict` runs it
     frames = []
     rows = list(predictor.video_rows(path, lambda: frames.append(1)))
     return len(frames), len(rows)

@@ -18,7 +18,6 @@ lag <= 150 ms.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import running_app  # noqa: E402
+from app_server import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
 
 from fer_model import DEFAULT_MODEL  # noqa: E402
 
@@ -40,9 +39,6 @@ BITS = 14  # frame index bits; a white block first and a black block last mark t
 BLOCKS = BITS + 2
 STRIP = 24  # barcode height in pixels
 FPS = 30
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream"]
 
 
 def barcode_frame(base: np.ndarray, index: int) -> np.ndarray:
@@ -109,17 +105,10 @@ async ([seconds, bits, blocks, strip]) => {
 def measure(url: str, clip: Path, seconds: float) -> dict:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={clip}"])
-        context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(url)
-        page.get_by_role("tab", name="Webcam").click()
-        page.get_by_text("Click to Access Webcam").click()
-        page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
-        page.locator("#live img").first.wait_for(timeout=60_000)
+        _, page = open_webcam_tab(browser, url)
         page.wait_for_timeout(2000)  # warm-up
         seen = page.evaluate(SAMPLER, [seconds, BITS, BLOCKS, STRIP])
         page.screenshot(path=str(ROOT / "artifacts" / "webcam_bench.png"))

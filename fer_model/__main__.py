@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .batch import VIDEO_DETECT_SIDE
 from .cli import run as run_cli
 
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--smoothing", type=float, default=0.0,
                          help="weight of the past in a per-face moving average over video frames (default: 0, none)")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images and videos here")
-    predict.add_argument("--video-detect-side", type=int, default=320,
+    predict.add_argument("--video-detect-side", type=int, default=VIDEO_DETECT_SIDE,
                          help="video frames are searched for faces at this longer side (default: %(default)s, "
                               "which finds faces of 48 px and more in a 640x480 frame; raise it for small faces)")
     predict.add_argument("--model", help="model folder or Hub id (default: the shipped model)")
@@ -44,16 +45,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import BatchPredictor, VIDEO_SUFFIXES, plot_timeline, run, write_rows
+    from .batch import VIDEO_SUFFIXES, BatchPredictor, frame_recognizer, plot_timeline, run, write_rows
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     recognizer = EmotionRecognizer.from_pretrained(args.model)
-    from .detect import HaarFaceDetector
-
-    video = EmotionRecognizer(recognizer.model, HaarFaceDetector(max_side=args.video_detect_side))
     predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
-                               fps=args.fps, video_recognizer=video)
+                               fps=args.fps, video_recognizer=frame_recognizer(recognizer.model, args.video_detect_side))
     rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     out = Path(args.out)
     if summary.files:

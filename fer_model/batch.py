@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .inference import EmotionRecognizer, FacePrediction
+from .model import FERNet
 from .model import atomic_write
 from .preprocess import ImageError, load_image, to_rgb
 
@@ -125,6 +126,17 @@ def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.nd
         capture.release()
 
 
+VIDEO_DETECT_SIDE = 320  # frames are searched at this longer side: faces of 48 px and more in 640x480
+
+
+def frame_recognizer(model: FERNet, side: int = VIDEO_DETECT_SIDE) -> EmotionRecognizer:
+    """A recognizer for video and webcam frames: a Haar detector that searches them at `side`
+    pixels, about 4x cheaper than 640 for a 640x480 frame and enough for the faces they hold."""
+    from .detect import HaarFaceDetector
+
+    return EmotionRecognizer(model, HaarFaceDetector(max_side=side))
+
+
 def video_info(path: Path) -> tuple[int, float]:
     """(frame count, frames per second) as the container states them (0 where unknown)."""
     import cv2
@@ -154,14 +166,12 @@ class BatchPredictor:
                  video_recognizer: EmotionRecognizer | None = None) -> None:
         if video_format not in VIDEO_CODECS:
             raise ValueError(f"video_format must be one of {sorted(VIDEO_CODECS)}, not {video_format!r}")
-        self.video_format = video_format
         if every < 1 or (fps is not None and fps <= 0):
             raise ValueError(f"every must be at least 1 and fps positive (got every={every}, fps={fps})")
-        self.fps = fps
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), not {smoothing}")
-        self.recognizer, self.every, self.smoothing = recognizer, every, smoothing
-        self.video_recognizer = video_recognizer or recognizer
+        self.recognizer, self.video_recognizer = recognizer, video_recognizer or recognizer
+        self.every, self.fps, self.smoothing, self.video_format = every, fps, smoothing, video_format
         self.annotate = Path(annotate) if annotate else None
 
     def image_rows(self, path: Path) -> list[FaceRow]:
@@ -179,7 +189,8 @@ class BatchPredictor:
         from .smoothing import smooth
 
         tracker, state, writer = FaceTracker(), None, None
-        every = self.every_for(path)
+        fps = video_info(path)[1]
+        every = self.every_for(fps)
         try:
             for index, seconds, frame in video_frames(path, every):
                 faces = self.video_recognizer.predict(frame)
@@ -189,7 +200,7 @@ class BatchPredictor:
                 for face_id, face in zip(tracker.assign([face.box for face in found]), found):
                     yield FaceRow(str(path), index, seconds, face_id, face)
                 if self.annotate:
-                    writer = writer or self._video_writer(path, frame, every)
+                    writer = writer or self._video_writer(path, frame, (fps or 30.0) / every)
                     writer.write(_annotated(frame, found)[:, :, ::-1])
                 on_frame()
         finally:
@@ -203,17 +214,17 @@ class BatchPredictor:
         picture = Image.fromarray(_annotated(frame, faces))
         atomic_write(target, lambda temp: picture.save(temp, format="JPEG", quality=90))
 
-    def every_for(self, path: Path) -> int:
-        """The frame step for this video: `every`, or the step that gives about `fps` frames a second."""
+    def every_for(self, video_fps: float) -> int:
+        """The frame step for a video of `video_fps` frames a second: `every`, or the step that
+        gives about `fps` analysed frames a second."""
         if self.fps is None:
             return self.every
-        return max(1, round(video_info(path)[1] / self.fps))
+        return max(1, round(video_fps / self.fps))
 
-    def _video_writer(self, path: Path, frame: np.ndarray, every: int):
+    def _video_writer(self, path: Path, frame: np.ndarray, fps: float):
         import cv2
 
         self.annotate.mkdir(parents=True, exist_ok=True)
-        fps = (video_info(path)[1] or 30.0) / every
         target = self.annotated_video(path)
         codec = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.video_format])
         writer = cv2.VideoWriter(str(target), codec, fps, (frame.shape[1], frame.shape[0]))
@@ -242,7 +253,8 @@ def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = Tr
         for path in bar:
             try:
                 if path.suffix.lower() in VIDEO_SUFFIXES:
-                    with tqdm(total=video_info(path)[0] // predictor.every_for(path) or None, desc=path.name, unit="frame",
+                    count, fps = video_info(path)
+                    with tqdm(total=count // predictor.every_for(fps) or None, desc=path.name, unit="frame",
                               leave=False, disable=not progress) as frames:
                         before = summary.frames
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's Chromium, headless on a closed network, with a fake camera playing a file.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream"]
 
 
 def free_port() -> int:
@@ -50,3 +56,18 @@ def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] =
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def open_webcam_tab(browser, url: str, grad_cam: bool = False):
+    """A page of the app in `browser` with the Webcam tab streaming (Grad-CAM switched on first if
+    asked) and the first annotated frame shown; returns (context, page)."""
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("tab", name="Webcam").click()
+    if grad_cam:
+        page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
+    page.locator("#live img").first.wait_for(timeout=60_000)
+    return context, page

@@ -52,16 +52,24 @@ def small_csv(tmp_path, fer_csv, fer_data) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """`python app.py` really running on a free localhost port, over a saved (untrained) FERNet:
-    the app tests check the plumbing, not accuracy. Yields (url, process)."""
+def untrained_model(tmp_path_factory) -> Path:
+    """A saved FERNet with seeded random weights, for the tests of plumbing rather than accuracy
+    (read only: a test that changes a model saves its own)."""
     import torch
 
-    from app_server import running_app
     from fer_model import FERNet
 
     torch.manual_seed(0)
-    model = tmp_path_factory.mktemp("app") / "model"
-    FERNet().save_pretrained(model)
-    with running_app(model) as served:
+    folder = tmp_path_factory.mktemp("untrained") / "model"
+    FERNet().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def app_server(untrained_model):
+    """`python app.py` really running on a free localhost port, over the untrained FERNet:
+    the app tests check the plumbing, not accuracy. Yields (url, process)."""
+    from app_server import running_app
+
+    with running_app(untrained_model) as served:
         yield served

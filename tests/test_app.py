@@ -121,18 +121,12 @@ def test_decompression_bomb_is_refused_by_the_app(client, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def limited_server(tmp_path_factory):
+def limited_server(untrained_model, tmp_path_factory):
     """The app with a 1 MB upload limit and a 4-second cache lifetime, its cache in a folder of its own."""
-    import torch
-
     from app_server import running_app
-    from fer_model import FERNet
 
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("limited")
-    FERNet().save_pretrained(folder / "model")
-    cache = folder / "cache"
-    with running_app(folder / "model", extra_args=["--max-file-mb", "1", "--cache-max-age", "4"],
+    cache = tmp_path_factory.mktemp("limited") / "cache"
+    with running_app(untrained_model, extra_args=["--max-file-mb", "1", "--cache-max-age", "4"],
                      env={"GRADIO_TEMP_DIR": str(cache)}) as (url, _):
         yield url, cache
 

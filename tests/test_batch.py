@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_model import FER2013_LABELS, DEFAULT_MODEL
+from fer_model import FER2013_LABELS
 from fer_model.__main__ import main
 from fer_model.batch import FIXED_COLUMNS, FaceTracker
 

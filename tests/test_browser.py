@@ -2,23 +2,18 @@
 
 Screenshots go to artifacts/screenshots/ for a person to look at."""
 
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-from fer_model import FER2013_LABELS
 from PIL import Image
 
-
+from app_server import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
 from conftest import ASTRONAUT, ROOT
+from fer_model import FER2013_LABELS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")]
@@ -50,7 +45,7 @@ def browser(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=ARGS + [f"--use-file-for-fake-video-capture={video}"])
+                                             args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={video}"])
         yield browser
         browser.close()
 
@@ -99,13 +94,7 @@ def test_upload_of_a_non_image_says_so(server, browser, tmp_path):
 
 
 def test_webcam_stream_updates_predictions(server, browser):
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(server)
-    page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
-    page.locator("#live img").first.wait_for(timeout=60_000)
+    context, page = open_webcam_tab(browser, server)
     page.locator("#live-bars img").first.wait_for(timeout=30_000)
     assert _distinct_live_frames(page, 3) >= 3  # the face drifts in the fake camera: each frame is a new file
     page.screenshot(path=str(SHOTS / "webcam.png"))
@@ -113,14 +102,7 @@ def test_webcam_stream_updates_predictions(server, browser):
 
 
 def test_webcam_keeps_streaming_with_grad_cam_on(server, browser):
-    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(server)
-    page.get_by_role("tab", name="Webcam").click()
-    page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
-    page.locator("#live img").first.wait_for(timeout=60_000)
+    context, page = open_webcam_tab(browser, server, grad_cam=True)
     assert _distinct_live_frames(page, 3) >= 3  # frames keep coming with the heat map on
     assert page.locator(".toast-body:visible", has_text="Error").count() == 0
     page.screenshot(path=str(SHOTS / "webcam_grad_cam.png"))

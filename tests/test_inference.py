@@ -2,20 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_model import FER2013_LABELS, EmotionRecognizer, FERNet, HaarFaceDetector, ImageError, load_image, to_grayscale
+from fer_model import FER2013_LABELS, EmotionRecognizer, HaarFaceDetector, ImageError, load_image, to_grayscale
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
 @pytest.fixture(scope="module")
-def recognizer(tmp_path_factory):
-    """A recognizer over a saved (untrained) FERNet: these tests check the plumbing, not accuracy."""
-    import torch
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    FERNet().save_pretrained(folder)
-    return EmotionRecognizer.from_pretrained(folder)
+def recognizer(untrained_model):
+    """A recognizer over an untrained FERNet: these tests check the plumbing, not accuracy."""
+    return EmotionRecognizer.from_pretrained(untrained_model)
 
 
 def test_detector_finds_the_astronaut_face():

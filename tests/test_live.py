@@ -81,16 +81,10 @@ def test_probability_bars_panel_grows_with_the_faces():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    import torch
-
+def demo(untrained_model):
     import app
-    from fer_model import FERNet
 
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    FERNet().save_pretrained(folder)
-    return app.Demo(folder)
+    return app.Demo(untrained_model)
 
 
 @pytest.mark.parametrize("show_saliency", [False, True])
