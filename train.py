@@ -70,6 +70,10 @@ class TrainConfig:
     gamma: float = option(0.0, 'augmentation: gamma exp(u), u drawn from [-g, g]')
     blur_p: float = option(0.0, 'augmentation: probability of a Gaussian blur (sigma 0.5-1.5 px)')
     downscale_p: float = option(0.0, 'augmentation: probability of a round trip through 20, 24 or 32 px')
+    teacher: str | None = option(None, "comma-separated saved models whose flip-averaged predictions on the "
+                                       "unaugmented training rows become soft targets (distillation)")
+    distill: float = option(0.0, 'weight of the distillation loss against the teacher targets (1 - it: the labels)')
+    distill_temperature: float = option(2.0, 'softmax temperature of teacher and student in the distillation loss')
     ema: float = option(0.0, 'decay of an exponential moving average of the weights, validated and saved (0: off)')
     seed: int = option(42, 'seeds weights, shuffling, augmentation and dropout')
     limit: int | None = option(None, 'use at most this many rows per split (smoke runs, tests)')
@@ -101,6 +105,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--ema must be in [0, 1), not {config.ema}")
     if config.class_weights not in ("none", "sqrt", "balanced"):
         parser.error(f"--class-weights must be none, sqrt or balanced, not {config.class_weights!r}")
+    if not 0 <= config.distill <= 1:
+        parser.error(f"--distill must be in [0, 1], not {config.distill}")
+    if config.distill and not config.teacher:
+        parser.error("--distill needs --teacher")
+    if config.distill_temperature <= 0:
+        parser.error(f"--distill-temperature must be positive, not {config.distill_temperature}")
     if config.data is None:
         parser.error("--data is required: no FER-2013 CSV found at the default location")
     return config
@@ -179,6 +189,36 @@ def augment_config(config: TrainConfig) -> AugmentConfig:
     )
 
 
+def teacher_targets(config: TrainConfig, images: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    """Soft targets (N, classes) for distillation: softmax(logits / T) of each --teacher model,
+    averaged over the teachers and over each row and its mirror image. Computed once, on the
+    rows before augmentation, so an augmented face is pulled towards what the teachers see in
+    the whole, upright face."""
+    if not config.distill:
+        return None
+    paths = [path.strip() for path in config.teacher.split(",")]
+    total = 0
+    for path in paths:
+        teacher = FERNet.from_pretrained(path).to(device)
+        for rows in (images, images.flip(-1)):
+            logits = predict_logits(teacher, rows, device=device)
+            total = total + torch.softmax(logits / config.distill_temperature, dim=1)
+    return total / (2 * len(paths))
+
+
+def training_loss(logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None, loss_weights,
+                  config: TrainConfig) -> torch.Tensor:
+    """Cross-entropy on the labels, mixed with the distillation term (Hinton et al. 2015: KL from
+    the teacher's tempered distribution, scaled by T^2 to keep its gradients comparable)."""
+    hard = F.cross_entropy(logits, targets, weight=loss_weights, label_smoothing=config.label_smoothing)
+    if soft is None:
+        return hard
+    temperature = config.distill_temperature
+    student = F.log_softmax(logits / temperature, dim=1)
+    distill = F.kl_div(student, soft, reduction="batchmean") * temperature**2
+    return (1 - config.distill) * hard + config.distill * distill
+
+
 class WeightAverage:
     """An exponential moving average of a model's parameters (buffers such as BatchNorm statistics
     are copied), kept in a second FERNet that is validated and saved in place of the raw weights."""
@@ -197,7 +237,8 @@ class WeightAverage:
 
 
 def train_one_epoch(model, module: FERNet, optimizer, scheduler, train_images, train_labels, loss_weights, config,
-                    epoch, device, amp_dtype, rank, world, average: WeightAverage | None = None) -> dict[str, float]:
+                    epoch, device, amp_dtype, rank, world, average: WeightAverage | None = None,
+                    soft_targets: torch.Tensor | None = None) -> dict[str, float]:
     """One pass over this rank's shard. Everything random is seeded from (seed, epoch, rank), so a
     resumed epoch replays exactly. `model` may be the DDP wrapper; `module` is the FERNet inside."""
     torch.manual_seed(config.seed * 1000 + epoch * 10 + rank)  # dropout
@@ -216,7 +257,8 @@ def train_one_epoch(model, module: FERNet, optimizer, scheduler, train_images, t
         targets = train_labels[index].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), targets, weight=loss_weights, label_smoothing=config.label_smoothing)
+        soft = soft_targets[index].to(device, non_blocking=True) if soft_targets is not None else None
+        loss = training_loss(logits.float(), targets, soft, loss_weights, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -365,6 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
     module, optimizer, scheduler = build(config, device, len(train_labels) // world)  # module: the FERNet itself
     weights = class_weights(train_labels.numpy(), len(module.labels), config.class_weights)
     weights = weights.to(device) if weights is not None else None
+    soft_targets = teacher_targets(config, train_images, device)
     state = {"best_macro_f1": -1.0, "best_epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
     start_epoch = 0
     average = WeightAverage(module, config.ema) if config.ema else None
@@ -383,7 +426,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     for epoch in range(start_epoch, config.epochs):
         row = {"epoch": epoch + 1, **train_one_epoch(model, module, optimizer, scheduler, train_images, train_labels,
-                                                     weights, config, epoch, device, amp_dtype, rank, world, average)}
+                                                     weights, config, epoch, device, amp_dtype, rank, world, average,
+                                                     soft_targets)}
         stop = torch.zeros(2, device=device)  # (val loss, stop flag), decided on rank 0 and shared
         if rank == 0:
             evaluated = average.module if average is not None else module  # the weights that get saved

@@ -15,6 +15,7 @@ import torch
 
 import train
 from fer_model import FERNet
+from fer_model.inference import predict_logits
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = {"config.json", "model.safetensors", "README.md", "training_config.json", "log.csv", "curves.png", "checkpoint.pt"}
@@ -181,3 +182,35 @@ def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv,
     assert train_command(record["init_from_training_config"]).startswith(f"python train.py --out {first}")
     with pytest.raises(Exception, match="no such file|not a readable safetensors"):
         train.main(_args(small_csv, tmp_path / "third", "--epochs", "1", "--init-from", str(tmp_path / "absent")))
+
+
+def test_teacher_targets_average_the_teachers_over_each_face_and_its_mirror(fer_data, untrained_model, tmp_path):
+    shipped = ROOT / "fer_model" / "pretrained" / "fernet-fer2013"
+    config = train.parse_args(["--data", "unused.csv", "--teacher", f"{shipped},{untrained_model}", "--distill", "0.5",
+                               "--distill-temperature", "3"])
+    images = torch.from_numpy(fer_data.split("Training", 64).images)
+    targets = train.teacher_targets(config, images, torch.device("cpu"))
+    assert targets.shape == (64, 7) and torch.allclose(targets.sum(1), torch.ones(64))
+    assert torch.allclose(targets, train.teacher_targets(config, images.flip(-1), torch.device("cpu")), atol=1e-6)
+    expected = sum(torch.softmax(predict_logits(FERNet.from_pretrained(path), rows) / 3, dim=1)
+                   for path in (shipped, untrained_model) for rows in (images, images.flip(-1))) / 4
+    assert torch.allclose(targets, expected, atol=1e-6)
+    assert train.teacher_targets(train.parse_args(["--data", "unused.csv"]), images, torch.device("cpu")) is None
+
+
+def test_distillation_loss_mixes_labels_and_teacher():
+    config = train.parse_args(["--data", "unused.csv", "--teacher", "t", "--distill", "0.25", "--distill-temperature", "2"])
+    logits, labels = torch.randn(16, 7), torch.randint(0, 7, (16,))
+    agreeing = torch.softmax(logits / 2, dim=1)  # a teacher that already agrees adds nothing
+    hard = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.allclose(train.training_loss(logits, labels, agreeing, None, config), 0.75 * hard, atol=1e-6)
+    uniform = torch.full((16, 7), 1 / 7)
+    assert train.training_loss(logits, labels, uniform, None, config) > 0.75 * hard
+    assert torch.equal(train.training_loss(logits, labels, None, None, config), hard)
+
+
+def test_distillation_options_are_checked():
+    for argv, message in ([["--distill", "0.5"], "--distill needs --teacher"],
+                          [["--distill", "1.5", "--teacher", "t"], "--distill must be in [0, 1]"]):
+        result = _run(["--data", "unused.csv", *argv])
+        assert result.returncode == 2 and message in result.stderr
