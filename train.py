@@ -173,9 +173,21 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_
 # ---------------------------------------------------------------------------------------- training
 
 
+# The purposes that draw random numbers; each gets its own stream (see stream_seed).
+INIT, SHUFFLE, AUGMENT, DROPOUT = range(4)
+
+
+def stream_seed(seed: int, purpose: int, *key: int) -> int:
+    """The seed of one purpose's random stream, e.g. (AUGMENT, epoch, rank): numpy's SeedSequence
+    keeps streams with different spawn keys independent, where formulas such as seed*1000+epoch
+    can hand two purposes the same seed."""
+    state = np.random.SeedSequence(seed, spawn_key=(purpose, *key)).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1  # 63 bits: a non-negative int64, as torch seeds take
+
+
 def epoch_batches(n: int, config: TrainConfig, epoch: int, rank: int, world: int) -> list[torch.Tensor]:
     """This rank's batches of row indices: one shared shuffle per epoch, sharded round-robin."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(stream_seed(config.seed, SHUFFLE, epoch)))
     shard = order[: n - n % world][rank::world]  # equal shard sizes keep DDP's collectives in step
     return list(torch.split(shard, config.batch_size))
 
@@ -239,10 +251,10 @@ class WeightAverage:
 def train_one_epoch(model, module: FERNet, optimizer, scheduler, train_images, train_labels, loss_weights, config,
                     epoch, device, amp_dtype, rank, world, average: WeightAverage | None = None,
                     soft_targets: torch.Tensor | None = None) -> dict[str, float]:
-    """One pass over this rank's shard. Everything random is seeded from (seed, epoch, rank), so a
+    """One pass over this rank's shard. Everything random is seeded from (seed, purpose, epoch, rank), so a
     resumed epoch replays exactly. `model` may be the DDP wrapper; `module` is the FERNet inside."""
-    torch.manual_seed(config.seed * 1000 + epoch * 10 + rank)  # dropout
-    augment_rng = torch.Generator().manual_seed(config.seed * 7919 + epoch * 10 + rank)
+    torch.manual_seed(stream_seed(config.seed, DROPOUT, epoch, rank))  # dropout draws from the global generator
+    augment_rng = torch.Generator().manual_seed(stream_seed(config.seed, AUGMENT, epoch, rank))
     augment = augment_config(config)
     batches = epoch_batches(len(train_labels), config, epoch, rank, world)
     model.train()
@@ -354,7 +366,7 @@ def load_splits(config: TrainConfig):
 
 def build(config: TrainConfig, device: torch.device, shard_rows: int):
     """Seeded model (from --init-from weights if given), AdamW and the LR schedule."""
-    torch.manual_seed(config.seed)
+    torch.manual_seed(stream_seed(config.seed, INIT))
     model = FERNet()
     if config.init_from:
         load_weights_strict(model, Path(config.init_from) / WEIGHTS_NAME)

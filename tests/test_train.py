@@ -214,3 +214,12 @@ def test_distillation_options_are_checked():
                           [["--distill", "1.5", "--teacher", "t"], "--distill must be in [0, 1]"]):
         result = _run(["--data", "unused.csv", *argv])
         assert result.returncode == 2 and message in result.stderr
+
+
+def test_random_streams_differ_for_every_purpose_epoch_and_rank():
+    keys = [(purpose, epoch, rank) for purpose in (train.SHUFFLE, train.AUGMENT, train.DROPOUT)
+            for epoch in range(100) for rank in range(4)]
+    seeds = [train.stream_seed(42, *key) for key in keys]
+    assert len(set(seeds)) == len(keys) and all(0 <= seed < 2**63 for seed in seeds)
+    assert seeds == [train.stream_seed(42, *key) for key in keys]  # the same seed gives the same streams
+    assert train.stream_seed(43, train.SHUFFLE, 0) != train.stream_seed(42, train.SHUFFLE, 0)
