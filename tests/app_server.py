@@ -27,12 +27,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] = (), env: dict | None = None):
+def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] = (), env: dict | None = None,
+                python: str | Path = sys.executable):
     import os
 
     port = free_port()
     log = tempfile.NamedTemporaryFile("w", prefix=f"app-{port}-", suffix=".log", delete=False)  # kept for debugging
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(model), "--port", str(port),
+    process = subprocess.Popen([str(python), str(ROOT / "app.py"), "--model", str(model), "--port", str(port),
                                 *extra_args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"

@@ -1,7 +1,9 @@
-"""The declared minimum of huggingface_hub really loads, saves and runs the shipped model.
+"""The declared minimums really work: huggingface_hub loads, saves and runs the shipped model;
+Gradio serves the app.
 
-The floor is read from requirements.txt, installed (without its dependencies, which the current
-environment provides) into a temporary folder, and put first on the path of a subprocess.
+Each floor is read from requirements.txt and installed apart from the current environment: the
+huggingface_hub floor alone into a folder put first on a subprocess's path, the Gradio floor with
+the dependency versions it pins into a virtual environment layered over this one.
 """
 
 import re
@@ -10,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ASTRONAUT, ROOT
 
 
 def declared_floor(package: str) -> str:
@@ -41,3 +43,26 @@ def test_the_declared_huggingface_hub_floor_loads_the_shipped_model(tmp_path):
                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "happy"
+
+
+@pytest.mark.slow
+def test_the_declared_gradio_floor_serves_the_app(tmp_path):
+    from gradio_client import Client, handle_file
+
+    from app_server import running_app
+    from fer_model import DEFAULT_MODEL
+
+    floor = declared_floor("gradio")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", f"gradio=={floor}"], capture_output=True,
+                             text=True, timeout=600)
+    if install.returncode != 0:
+        pytest.skip(f"could not install gradio=={floor} from the package index: {install.stderr[-300:]}")
+    version = subprocess.run([str(python), "-c", "import gradio; print(gradio.__version__)"], capture_output=True,
+                             text=True, timeout=120).stdout.strip()
+    assert version.startswith(floor), version
+    with running_app(DEFAULT_MODEL, python=python) as (url, _):
+        *_, faces, status = Client(url, verbose=False).predict(handle_file(ASTRONAUT), False, api_name="/predict")
+    assert len(faces) == 1 and faces[0]["label"] == "happy" and "1 face found" in status
