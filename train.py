@@ -358,6 +358,18 @@ def earlier_stage(config: TrainConfig, out: Path) -> dict:
     return {"init_from_training_config": json.loads((source / "training_config.json").read_text())}
 
 
+def teacher_records(config: TrainConfig) -> dict:
+    """The training configs of the --teacher models (None for a teacher without one), so the
+    output folder says which runs made the soft targets."""
+    if not config.teacher:
+        return {}
+    records = []
+    for path in config.teacher.split(","):
+        record = Path(path.strip()) / "training_config.json"
+        records.append(json.loads(record.read_text()) if record.exists() else None)
+    return {"teacher_training_configs": records}
+
+
 def load_splits(config: TrainConfig):
     data = load_fer2013(config.data, cache_dir=config.cache_dir or None)
     train, val = data.split("Training", config.limit), data.split("PublicTest", config.limit)
@@ -431,7 +443,9 @@ def main(argv: list[str] | None = None) -> dict:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_training_config(out, config, {"world_size": world, "device": str(device), **earlier_stage(config, out),
+                                           **teacher_records(config),
                                            "autocast": str(amp_dtype) if amp_dtype else "fp32",
+                                           "random_streams": "SeedSequence per purpose",
                                            "train_rows": len(train_labels), "val_rows": len(val_labels)})
         print(f"training on {len(train_labels)} rows, validating on {len(val_labels)}; device {device}, "
               f"{world} process(es), autocast {amp_dtype or 'off'}, {torch.get_num_threads()} threads", flush=True)

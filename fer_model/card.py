@@ -42,7 +42,8 @@ def _training(model_dir: Path) -> tuple[dict, list[dict]]:
 def train_command(config: dict) -> str:
     """The train.py command line that reproduces a run from its saved config (every recipe option spelled out)."""
     not_options = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
-                   "train_rows", "val_rows", "autocast", "init_from_training_config"}
+                   "train_rows", "val_rows", "autocast", "init_from_training_config", "teacher_training_configs",
+                   "random_streams"}
     parts = ["python train.py"]
     for key, value in config.items():
         if key in not_options or value is None:
@@ -65,15 +66,36 @@ def stages(training: dict) -> list[dict]:
 COPY = "{config.json,model.safetensors,training_config.json,*.csv,*.png}"
 
 
+def _copy(source: str, target: str) -> str:
+    return f"mkdir -p {target} && cp {source}/{COPY} {target}/"
+
+
 def reproduce_commands(chain: list[dict]) -> list[str]:
-    """train.py commands for each stage, with the copy a stage needs when it started from a folder
-    other than the previous stage's output."""
+    """train.py commands for each stage, with the copies a stage needs when it started from, or
+    distilled from, folders other than the runs' own outputs."""
     commands = []
     for previous, stage in zip([None] + chain[:-1], chain):
+        needs = []
         if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
-            commands.append(f"cp {previous['out']}/{COPY} {stage['init_from']}/")
+            needs.append(_copy(previous["out"], stage["init_from"]))
+        teachers = (stage.get("teacher") or "").split(",")
+        for path, record in zip(teachers, stage.get("teacher_training_configs") or []):
+            if record and Path(record["out"]) != Path(path.strip()):
+                needs.append(_copy(record["out"], path.strip()))
+        commands += [command for command in dict.fromkeys(needs) if command not in commands]
         commands.append(train_command(stage))
     return commands
+
+
+def teacher_names(chain: list[dict]) -> list[str]:
+    """The last stage's --teacher models, named "stage N" where they are outputs of the chain."""
+    stage = chain[-1] if chain else {}
+    outs = [Path(earlier.get("out", "")) for earlier in chain]
+    names = []
+    for path, record in zip((stage.get("teacher") or "").split(","), stage.get("teacher_training_configs") or []):
+        out = Path(record["out"]) if record else None
+        names.append(f"stage {outs.index(out) + 1}" if out in outs else f"`{path.strip()}`")
+    return names
 
 
 def earlier_curves(model_dir: Path) -> list[Path]:
@@ -105,6 +127,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         best=best,
         train_commands=reproduce_commands(stages(training)),
         stages=stages(training),
+        teachers=teacher_names(stages(training)),
         model_dir=str(model_dir),
         model_config=model_config,
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],

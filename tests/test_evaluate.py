@@ -199,3 +199,23 @@ def test_every_way_to_publish_goes_through_hub_push(tmp_path, monkeypatch):
         model.save_pretrained(tmp_path / "saved", push_to_hub=True, repo_id="me/fernet")
     assert pushed == []  # refused before anything reached the Hub
     assert (tmp_path / "saved" / "model.safetensors").exists()
+
+
+def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
+    from fer_model.card import reproduce_commands, stages, teacher_names
+
+    first = {"out": "runs/a", "epochs": 2}
+    second = {"out": "runs/b", "init_from": "runs/a", "init_from_training_config": first}
+    third = {"out": "runs/c", "init_from": "shelf/b", "init_from_training_config": second,
+             "teacher": "shelf/a,shelf/b,elsewhere", "distill": 0.7,
+             "teacher_training_configs": [first, second, None]}
+    chain = stages(third)
+    assert [stage["out"] for stage in chain] == ["runs/a", "runs/b", "runs/c"]
+    commands = reproduce_commands(chain)
+    copy_b = next(command for command in commands if command.startswith("mkdir -p shelf/b "))
+    assert [command.split(" --")[0] for command in commands] == [
+        "python train.py", "python train.py", copy_b, "mkdir -p shelf/a && cp runs/a/{config.json,model.safetensors,"
+        "training_config.json,*.csv,*.png} shelf/a/", "python train.py"]
+    assert "cp runs/b/" in copy_b and "--teacher shelf/a,shelf/b,elsewhere --distill 0.7" in commands[-1]
+    assert "teacher-training-configs" not in commands[-1]
+    assert teacher_names(chain) == ["stage 1", "stage 2", "`elsewhere`"]

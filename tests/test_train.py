@@ -196,6 +196,8 @@ def test_teacher_targets_average_the_teachers_over_each_face_and_its_mirror(fer_
                    for path in (shipped, untrained_model) for rows in (images, images.flip(-1))) / 4
     assert torch.allclose(targets, expected, atol=1e-6)
     assert train.teacher_targets(train.parse_args(["--data", "unused.csv"]), images, torch.device("cpu")) is None
+    shipped_record = json.loads((shipped / "training_config.json").read_text())
+    assert train.teacher_records(config) == {"teacher_training_configs": [shipped_record, None]}
 
 
 def test_distillation_loss_mixes_labels_and_teacher():
