@@ -29,6 +29,7 @@ from fer_model.smoothing import smooth
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
 STREAM_EVERY = 0.05  # seconds between webcam frames sent to the server (up to 20 updates/s)
+WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
@@ -170,7 +171,7 @@ def _table(faces) -> pd.DataFrame:
 
 
 def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE,
-          stream_every: float = STREAM_EVERY) -> gr.Blocks:
+          stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH) -> gr.Blocks:
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
@@ -181,7 +182,7 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
         with gr.Tab("Upload"):
             _upload_tab(demo)
         with gr.Tab("Webcam"):
-            _webcam_tab(demo, stream_every)
+            _webcam_tab(demo, stream_every, webcam_width)
         with gr.Tab("Video"):
             _video_tab(demo)
         gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
@@ -212,10 +213,14 @@ def _upload_tab(demo: Demo) -> None:
     image.upload(demo.predict, [image, saliency], outputs, api_visibility="private", preprocess=False)
 
 
-def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY) -> None:
+def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH) -> None:
+    # Frames are captured at webcam_width (4:3): each one is JPEG-encoded in the browser, sent,
+    # decoded, drawn on and sent back, so fewer pixels make every step of the round trip shorter.
+    size = {"width": {"ideal": webcam_width}, "height": {"ideal": webcam_width * 3 // 4}}
     with gr.Row():
         with gr.Column():
-            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360)
+            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360,
+                              webcam_options=gr.WebcamOptions(constraints={"video": size}))
             keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
                              info="Each update shows this share of the previous bars plus the rest of the new frame "
                                   "(an exponential moving average per face), so the bars do not flicker.")
@@ -256,6 +261,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     parser.add_argument("--stream-every", type=float, default=STREAM_EVERY,
                         help="seconds between webcam frames the browser sends (default: %(default)s)")
+    parser.add_argument("--webcam-width", type=int, default=WEBCAM_WIDTH,
+                        help="width in pixels of the webcam frames the browser sends (default: %(default)s)")
     parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB,
                         help="largest upload accepted, in MB (default: %(default)s)")
     parser.add_argument("--cache-max-age", type=int, default=CACHE_MAX_AGE,
@@ -265,7 +272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every)
+    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width)
     blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                      show_error=False, max_file_size=f"{args.max_file_mb:g}mb")
 

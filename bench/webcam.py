@@ -1,7 +1,10 @@
 """The live demo as a person sees it: new annotated frames per second and camera-to-screen lag,
 measured inside the page, with the browser and the server on this machine.
 
-    python bench/webcam.py [--seconds 20] [--model DIR] [--stream-every 0.05]
+    python bench/webcam.py [--seconds 20] [--model DIR] [--webcam-width 640,320] [--stream-every 0.05]
+
+Several comma-separated values of --webcam-width or --stream-every are measured one after the
+other in the same run and printed side by side, with each one's ratio to the first.
 
 Chromium's fake camera plays a 30 frames/s clip of a moving face whose frames carry their index
 as a barcode across the top rows. A script in the page samples, every 10 ms, both the camera's
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
 
+import app  # noqa: E402
 from fer_model import DEFAULT_MODEL  # noqa: E402
 
 BITS = 14  # frame index bits; a white block first and a black block last mark the orientation
@@ -120,19 +124,20 @@ def measure(url: str, clip: Path, seconds: float) -> dict:
             "unmatched": len([k for k in live if k not in camera])}
 
 
-def server_side(model: str, clip: Path, frames: int = 60) -> None:
-    """Where the server's time per frame goes, in this process (nothing else running meanwhile)."""
+def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
+    """Where the server's time per frame goes for frames `width` pixels wide, in this process
+    (nothing else running meanwhile)."""
     import io
     import time
 
-    import app
     from fer_model.preprocess import to_grayscale
     from fer_model.render import annotate, probability_bars
     from fer_model.smoothing import smooth
 
     demo = app.Demo(model)
     capture = cv2.VideoCapture(str(clip))
-    images = [capture.read()[1][:, :, ::-1].copy() for _ in range(frames)]
+    images = [cv2.resize(capture.read()[1][:, :, ::-1], (width, width * 3 // 4), interpolation=cv2.INTER_AREA)
+              for _ in range(frames)]
     capture.release()
     phases = {"grayscale": [], "detection": [], "crop + model": [], "smoothing + drawing + bars": [],
               "JPEG encode of the frame": []}
@@ -154,33 +159,46 @@ def server_side(model: str, clip: Path, frames: int = 60) -> None:
         for name, (a, b) in zip(phases, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
             phases[name].append((b - a) * 1000)
     total = sum(statistics.median(v) for v in phases.values())
-    print("server time per frame (median of %d frames): " % frames
+    print(f"server time per {width}x{width * 3 // 4} frame (median of {frames} frames): "
           + ", ".join(f"{name} {statistics.median(v):.1f} ms" for name, v in phases.items())
           + f"; total {total:.1f} ms")
+
+
+def summary(result: dict) -> dict:
+    lags = sorted(result["lags"])
+    if not lags:
+        raise SystemExit("no annotated frame could be matched to a camera frame; see artifacts/webcam_bench.png")
+    return {"camera": result["camera_fps"], "shown": result["shown_fps"], "median": statistics.median(lags),
+            "p90": lags[int(0.9 * (len(lags) - 1))], "matched": len(lags)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
-    parser.add_argument("--stream-every", type=float, help="passed to app.py (default: the app's)")
+    parser.add_argument("--webcam-width", default="", help="app.py --webcam-width values, comma-separated "
+                                                           "(default: the app's)")
+    parser.add_argument("--stream-every", default="", help="app.py --stream-every values, comma-separated "
+                                                           "(default: the app's)")
     args = parser.parse_args()
+    settings = [(width, every) for width in args.webcam_width.split(",") for every in args.stream_every.split(",")]
     (ROOT / "artifacts").mkdir(exist_ok=True)
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "camera.y4m"
         write_clip(clip, frames=FPS * 20)
-        extra = ["--stream-every", str(args.stream_every)] if args.stream_every else []
-        with running_app(args.model, extra_args=extra) as (url, _):
-            result = measure(url, clip, args.seconds)
-        server_side(args.model, clip)
-    lags = sorted(result["lags"])
-    if not lags:
-        raise SystemExit("no annotated frame could be matched to a camera frame; see artifacts/webcam_bench.png")
-    p90 = lags[int(0.9 * (len(lags) - 1))]
-    print(f"camera frames seen in the page: {result['camera_fps']:.1f}/s")
-    print(f"new annotated frames shown: {result['shown_fps']:.1f}/s (target >= 15)")
-    print(f"camera-to-screen lag: median {statistics.median(lags):.0f} ms, p90 {p90:.0f} ms (target p90 <= 150 ms); "
-          f"{len(lags)} frames matched")
+        for width, every in settings:
+            extra = (["--webcam-width", width] if width else []) + (["--stream-every", every] if every else [])
+            with running_app(args.model, extra_args=extra) as (url, _):
+                rows.append((" ".join(extra) or "app defaults", summary(measure(url, clip, args.seconds))))
+        for width in dict.fromkeys(width for width, _ in settings):
+            server_side(args.model, clip, int(width or app.WEBCAM_WIDTH))
+    first = rows[0][1]
+    for name, row in rows:
+        print(f"{name}: camera frames seen in the page {row['camera']:.1f}/s; new annotated frames shown "
+              f"{row['shown']:.1f}/s (target >= 15; x{row['shown'] / first['shown']:.2f}); camera-to-screen lag "
+              f"median {row['median']:.0f} ms, p90 {row['p90']:.0f} ms (target p90 <= 150 ms; "
+              f"x{row['p90'] / first['p90']:.2f}); {row['matched']} frames matched")
 
 
 if __name__ == "__main__":

@@ -99,3 +99,14 @@ def test_the_webcam_handler_over_several_frames(demo, show_saliency):
     heat, _, _ = demo.stream(frames[0], None, 0.6, True)
     assert np.abs(plain.astype(int) - heat.astype(int)).sum() > 0  # the overlay shows
     assert demo.stream(None, state, 0.6, show_saliency)[0] is None
+
+
+@pytest.mark.parametrize("width", [640, 320])
+def test_the_page_asks_the_camera_for_the_chosen_frame_size(demo, width):
+    # Without constraints Gradio asks for 1920x1440, and every frame makes the round trip at that size.
+    import app
+
+    config = app.build(demo, webcam_width=width).get_config_file()
+    cameras = [c["props"] for c in config["components"] if c.get("type") == "image" and c["props"].get("streaming")]
+    assert [camera["webcam_options"]["constraints"] for camera in cameras] == [
+        {"video": {"width": {"ideal": width}, "height": {"ideal": width * 3 // 4}}}]
