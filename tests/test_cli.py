@@ -19,5 +19,9 @@ def test_a_wrong_path_gets_one_line_and_status_2(command, says, tmp_path):
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], run.stderr
-    debug = subprocess.run([sys.executable, *command, "--debug"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_debug_shows_the_traceback():
+    command = [sys.executable, "evaluate.py", "--model", "no/such/model", "--debug"]
+    debug = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "no such model folder" in debug.stderr
