@@ -163,3 +163,23 @@ def unevaluated_card(model_dir: Path, model) -> str:
         f"    python evaluate.py --model {model_dir} --update-model\n"
     )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-render a model folder's card (and a copy) from the metrics.json evaluate.py wrote there,
+    after a change to the template; measures nothing."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fer_model.card", description=main.__doc__)
+    parser.add_argument("model", help="a model folder evaluated with evaluate.py --update-model")
+    parser.add_argument("--card", help="also write the card here (e.g. model_card.md)")
+    args = parser.parse_args(argv)
+    folder = Path(args.model)
+    metrics = folder / "metrics.json"
+    if not metrics.is_file():
+        parser.error(f"{metrics} not found: run evaluate.py --model {folder} --update-model first")
+    write_card(folder, folder, json.loads(metrics.read_text()), args.card)
+
+
+if __name__ == "__main__":
+    main()

@@ -219,3 +219,15 @@ def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
     assert "cp runs/b/" in copy_b and "--teacher shelf/a,shelf/b,elsewhere --distill 0.7" in commands[-1]
     assert "teacher-training-configs" not in commands[-1]
     assert teacher_names(chain) == ["stage 1", "stage 2", "`elsewhere`"]
+
+
+def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
+    from fer_model import card
+
+    tmp, _ = evaluated
+    written = (tmp / "model" / "README.md").read_text()
+    (tmp / "model" / "README.md").unlink()
+    card.main([str(tmp / "model")])
+    assert (tmp / "model" / "README.md").read_text() == written
+    with pytest.raises(SystemExit):
+        card.main([str(tmp / "nowhere")])
