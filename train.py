@@ -107,8 +107,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         parser.error(f"--class-weights must be none, sqrt or balanced, not {config.class_weights!r}")
     if not 0 <= config.distill <= 1:
         parser.error(f"--distill must be in [0, 1], not {config.distill}")
-    if config.distill and not config.teacher:
-        parser.error("--distill needs --teacher")
+    if bool(config.distill) != bool(config.teacher):
+        parser.error("--distill and --teacher go together: a weight above 0 and the models to distil from")
     if config.distill_temperature <= 0:
         parser.error(f"--distill-temperature must be positive, not {config.distill_temperature}")
     if config.data is None:

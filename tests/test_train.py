@@ -212,7 +212,8 @@ def test_distillation_loss_mixes_labels_and_teacher():
 
 
 def test_distillation_options_are_checked(capsys):
-    for argv, message in ([["--distill", "0.5"], "--distill needs --teacher"],
+    for argv, message in ([["--distill", "0.5"], "--distill and --teacher go together"],
+                          [["--teacher", "t"], "--distill and --teacher go together"],
                           [["--distill", "1.5", "--teacher", "t"], "--distill must be in [0, 1]"]):
         with pytest.raises(SystemExit) as exit:
             train.parse_args(["--data", "unused.csv", *argv])
