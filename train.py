@@ -201,6 +201,10 @@ def augment_config(config: TrainConfig) -> AugmentConfig:
     )
 
 
+def teacher_paths(config: TrainConfig) -> list[str]:
+    return [path.strip() for path in config.teacher.split(",")] if config.teacher else []
+
+
 def teacher_targets(config: TrainConfig, images: torch.Tensor, device: torch.device) -> torch.Tensor | None:
     """Soft targets (N, classes) for distillation: softmax(logits / T) of each --teacher model,
     averaged over the teachers and over each row and its mirror image. Computed once, on the
@@ -208,7 +212,7 @@ def teacher_targets(config: TrainConfig, images: torch.Tensor, device: torch.dev
     the whole, upright face."""
     if not config.distill:
         return None
-    paths = [path.strip() for path in config.teacher.split(",")]
+    paths = teacher_paths(config)
     total = 0
     for path in paths:
         teacher = FERNet.from_pretrained(path).to(device)
@@ -363,11 +367,8 @@ def teacher_records(config: TrainConfig) -> dict:
     output folder says which runs made the soft targets."""
     if not config.teacher:
         return {}
-    records = []
-    for path in config.teacher.split(","):
-        record = Path(path.strip()) / "training_config.json"
-        records.append(json.loads(record.read_text()) if record.exists() else None)
-    return {"teacher_training_configs": records}
+    records = [Path(path) / "training_config.json" for path in teacher_paths(config)]
+    return {"teacher_training_configs": [json.loads(r.read_text()) if r.exists() else None for r in records]}
 
 
 def load_splits(config: TrainConfig):

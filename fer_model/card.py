@@ -66,6 +66,12 @@ def stages(training: dict) -> list[dict]:
 COPY = "{config.json,model.safetensors,training_config.json,*.csv,*.png}"
 
 
+def _teachers(stage: dict) -> list[tuple[str, dict | None]]:
+    """(path, training config or None) of each --teacher model of a stage."""
+    paths = [path.strip() for path in stage["teacher"].split(",")] if stage.get("teacher") else []
+    return list(zip(paths, stage.get("teacher_training_configs") or []))
+
+
 def _copy(source: str, target: str) -> str:
     return f"mkdir -p {target} && cp {source}/{COPY} {target}/"
 
@@ -78,10 +84,9 @@ def reproduce_commands(chain: list[dict]) -> list[str]:
         needs = []
         if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
             needs.append(_copy(previous["out"], stage["init_from"]))
-        teachers = (stage.get("teacher") or "").split(",")
-        for path, record in zip(teachers, stage.get("teacher_training_configs") or []):
-            if record and Path(record["out"]) != Path(path.strip()):
-                needs.append(_copy(record["out"], path.strip()))
+        for path, record in _teachers(stage):
+            if record and Path(record["out"]) != Path(path):
+                needs.append(_copy(record["out"], path))
         commands += [command for command in dict.fromkeys(needs) if command not in commands]
         commands.append(train_command(stage))
     return commands
@@ -89,12 +94,11 @@ def reproduce_commands(chain: list[dict]) -> list[str]:
 
 def teacher_names(chain: list[dict]) -> list[str]:
     """The last stage's --teacher models, named "stage N" where they are outputs of the chain."""
-    stage = chain[-1] if chain else {}
-    outs = [Path(earlier.get("out", "")) for earlier in chain]
+    outs = [Path(stage.get("out", "")) for stage in chain]
     names = []
-    for path, record in zip((stage.get("teacher") or "").split(","), stage.get("teacher_training_configs") or []):
+    for path, record in _teachers(chain[-1] if chain else {}):
         out = Path(record["out"]) if record else None
-        names.append(f"stage {outs.index(out) + 1}" if out in outs else f"`{path.strip()}`")
+        names.append(f"stage {outs.index(out) + 1}" if out in outs else f"`{path}`")
     return names
 
 
@@ -110,6 +114,7 @@ def earlier_curves(model_dir: Path) -> list[Path]:
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
     """The card for a card file in `card_dir`, with image links relative to it."""
     training, log = _training(model_dir)
+    chain = stages(training)
     model_config = json.loads((model_dir / "config.json").read_text())
     best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
 
@@ -125,9 +130,9 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        train_commands=reproduce_commands(stages(training)),
-        stages=stages(training),
-        teachers=teacher_names(stages(training)),
+        train_commands=reproduce_commands(chain),
+        stages=chain,
+        teachers=teacher_names(chain),
         model_dir=str(model_dir),
         model_config=model_config,
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
