@@ -7,13 +7,18 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import os
+import threading
 import shutil
 import tempfile
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
+
+import cv2
 
 import gradio as gr
 import numpy as np
@@ -28,7 +33,10 @@ from fer_model.smoothing import smooth
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
-STREAM_EVERY = 0.05  # seconds between webcam frames sent to the server (up to 20 updates/s)
+STREAM_EVERY = 0.05  # with --webcam-transport stream: seconds between webcam frames Gradio sends
+WEBCAM_IN_FLIGHT = 2  # direct transport: frames on their way to the server at once
+WEBCAM_TRANSPORT = "direct"  # "direct": webcam.js sends each frame in one request; "stream": Gradio's image stream
+LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the least recent go first)
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
@@ -85,6 +93,8 @@ class Demo:
         self.live = frame_recognizer(single_view(self.upload.model))
         self.clips = frame_recognizer(self.upload.model)  # the Video tab runs clips as `predict` does
         self.files = OutputFiles()
+        self.live_states: OrderedDict[str, list] = OrderedDict()  # per webcam page, for `live_frame`
+        self.live_lock = threading.Lock()
 
     def predict(self, file: dict | str | None, show_saliency: bool = False):
         """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
@@ -117,6 +127,28 @@ class Demo:
         faces = self.live.predict(frame, saliency=show_saliency)
         faces, state = smooth(faces, state, keep)
         return annotate(frame, faces), probability_bars(faces), state
+
+    def live_frame(self, request: dict) -> dict:
+        """The page's webcam transport (webcam.js): {"image": JPEG data URL, "client": page id, "keep":
+        smoothing, "saliency": bool} in; {"frame": JPEG data URL, "bars": PNG data URL} out, or
+        {"error": message}. Each page's smoothing state stays here, keyed by its id."""
+        try:
+            client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
+            data = base64.b64decode(request["image"].partition(",")[2], validate=True)
+            frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            return {"error": f"Bad webcam request ({type(error).__name__}: {error})."}
+        if frame is None:
+            return {"error": "The webcam frame was not a readable JPEG image."}
+        with self.live_lock:
+            state = self.live_states.get(client)  # two frames of one page may be in flight: one blend may be lost
+        annotated, bars, state = self.stream(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), state, min(max(keep, 0.0), 0.95), show_saliency)
+        with self.live_lock:
+            self.live_states[client] = state
+            self.live_states.move_to_end(client)
+            while len(self.live_states) > LIVE_CLIENTS:
+                self.live_states.popitem(last=False)
+        return {"frame": _data_url(annotated, ".jpg"), "bars": _data_url(bars, ".png")}
 
     def video(self, file: dict | str | None, every: int = 1, progress=gr.Progress()):
         """Video tab handler: a clip in; the annotated clip, the timeline plot, the CSV and a status line out."""
@@ -161,6 +193,14 @@ def _plain(error: Exception, path: str) -> str:
     return str(error).replace(f"{path}: ", "").replace(str(path), "the file")
 
 
+def _data_url(image: np.ndarray, suffix: str) -> str:
+    """An RGB array as a data URL the page can show at once (JPEG quality 85, or fast PNG)."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    encoded = cv2.imencode(suffix, np.ascontiguousarray(image[:, :, ::-1]), params)[1]
+    mime = "jpeg" if suffix == ".jpg" else "png"
+    return f"data:image/{mime};base64,{base64.b64encode(encoded.tobytes()).decode()}"
+
+
 def _top_label(faces) -> dict[str, float]:
     return dict(faces[0].probabilities)
 
@@ -171,7 +211,8 @@ def _table(faces) -> pd.DataFrame:
 
 
 def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE,
-          stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH) -> gr.Blocks:
+          stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH,
+          webcam_transport: str = WEBCAM_TRANSPORT, webcam_in_flight: int = WEBCAM_IN_FLIGHT) -> gr.Blocks:
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
@@ -182,7 +223,7 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
         with gr.Tab("Upload"):
             _upload_tab(demo)
         with gr.Tab("Webcam"):
-            _webcam_tab(demo, stream_every, webcam_width)
+            _webcam_tab(demo, stream_every, webcam_width, webcam_transport, webcam_in_flight)
         with gr.Tab("Video"):
             _video_tab(demo)
         gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
@@ -213,13 +254,64 @@ def _upload_tab(demo: Demo) -> None:
     image.upload(demo.predict, [image, saliency], outputs, api_visibility="private", preprocess=False)
 
 
-def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH) -> None:
+WEBCAM_JS = Path(__file__).with_name("webcam.js")
+WEBCAM_HTML = """
+<div class="webcam" data-width="{width}" data-limit="{limit}" data-in-flight="{in_flight}">
+  <div class="webcam-column">
+    <div id="camera"><video autoplay muted playsinline></video></div>
+    <button class="start">Start the camera</button>
+    <label class="keep-label">Smoothing: weight of the past frames <b class="keep-value">{keep:.1f}</b>
+      <input class="keep" type="range" min="0" max="0.9" step="0.1" value="{keep}"></label>
+    <p class="info">Each update shows this share of the previous bars plus the rest of the new frame (an
+      exponential moving average per face), so the bars do not flicker.</p>
+    <label><input class="saliency" type="checkbox"> Show where the model looked (Grad-CAM)</label>
+    <p class="status" role="status"></p>
+  </div>
+  <div class="webcam-column">
+    <div id="live"><img alt="Live: annotated camera frames"><p class="waiting">Annotated frames appear here once
+      the camera runs.</p></div>
+    <div id="live-bars"><img alt="Probabilities per face (smoothed)"></div>
+  </div>
+</div>
+"""
+WEBCAM_CSS = """
+.webcam { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.webcam video { width: 100%; max-height: 360px; transform: scaleX(-1); background: #222; border-radius: 8px; }
+.webcam img { max-width: 100%; border-radius: 8px; }
+.webcam img:not([src]), .webcam img[src] + .waiting { display: none; }
+.webcam button.start { margin: 8px 0; padding: 8px 16px; border-radius: 8px; font-weight: 600;
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
+.webcam label { display: block; margin-top: 8px; }
+.webcam input.keep { width: 100%; }
+.webcam .info { font-size: 0.85em; opacity: 0.8; margin: 2px 0 8px; }
+.webcam .status { font-weight: 600; }
+"""
+
+
+def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH,
+                transport: str = WEBCAM_TRANSPORT, in_flight: int = WEBCAM_IN_FLIGHT) -> None:
+    if transport == "stream":
+        return _gradio_stream_tab(demo, stream_every, webcam_width)
+
+    def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
+        return demo.live_frame(request)
+
+    gr.HTML(html_template=WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, keep=SMOOTHING,
+                                             in_flight=in_flight),
+            css_template=WEBCAM_CSS, js_on_load=WEBCAM_JS.read_text(), server_functions=[live_frame],
+            elem_id="webcam")
+
+
+def _gradio_stream_tab(demo: Demo, stream_every: float, webcam_width: int) -> None:
+    """The webcam through Gradio's image stream (`--webcam-transport stream`), kept for comparison:
+    bench/webcam.py measures both."""
     # Frames are captured at webcam_width (4:3): each one is JPEG-encoded in the browser, sent,
     # decoded, drawn on and sent back, so fewer pixels make every step of the round trip shorter.
     size = {"width": {"ideal": webcam_width}, "height": {"ideal": webcam_width * 3 // 4}}
     with gr.Row():
         with gr.Column():
             camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360,
+                              elem_id="camera",
                               webcam_options=gr.WebcamOptions(constraints={"video": size}))
             keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
                              info="Each update shows this share of the previous bars plus the rest of the new frame "
@@ -259,8 +351,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    parser.add_argument("--webcam-transport", choices=["direct", "stream"], default=WEBCAM_TRANSPORT,
+                        help="direct: the page sends each new camera frame in one request as soon as the last "
+                             "one came back; stream: Gradio's image stream (default: %(default)s)")
+    parser.add_argument("--webcam-in-flight", type=int, default=WEBCAM_IN_FLIGHT,
+                        help="with --webcam-transport direct: frames on their way to the server at once "
+                             "(default: %(default)s)")
     parser.add_argument("--stream-every", type=float, default=STREAM_EVERY,
-                        help="seconds between webcam frames the browser sends (default: %(default)s)")
+                        help="with --webcam-transport stream: seconds between webcam frames the browser sends "
+                             "(default: %(default)s)")
     parser.add_argument("--webcam-width", type=int, default=WEBCAM_WIDTH,
                         help="width in pixels of the webcam frames the browser sends (default: %(default)s)")
     parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB,
@@ -272,7 +371,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width)
+    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width,
+                   args.webcam_transport, args.webcam_in_flight)
     blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                      show_error=False, max_file_size=f"{args.max_file_mb:g}mb")
 

@@ -1,10 +1,12 @@
 """The live demo as a person sees it: new annotated frames per second and camera-to-screen lag,
 measured inside the page, with the browser and the server on this machine.
 
-    python bench/webcam.py [--seconds 20] [--model DIR] [--webcam-width 640,320] [--stream-every 0.05]
+    python bench/webcam.py [--seconds 20] [--model DIR] [--webcam-transport direct,stream]
+                           [--webcam-width 640,320] [--stream-every 0.05]
 
-Several comma-separated values of --webcam-width or --stream-every are measured one after the
-other in the same run and printed side by side, with each one's ratio to the first.
+Several comma-separated values of app.py's --webcam-transport, --webcam-width or --stream-every are
+measured one after the other in the same run (every combination) and printed side by side, with
+each one's ratio to the first.
 
 Chromium's fake camera plays a 30 frames/s clip of a moving face whose frames carry their index
 as a barcode across the top rows. A script in the page samples, every 10 ms, both the camera's
@@ -21,6 +23,7 @@ lag <= 150 ms.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -93,7 +96,7 @@ async ([seconds, bits, blocks, strip]) => {
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) {
     const now = performance.now() - start;
-    const video = document.querySelector('video');
+    const video = document.querySelector('#camera video');
     const c = video ? read(video, video.videoWidth, video.videoHeight) : -1;
     if (c >= 0 && !(c in camera)) camera[c] = now;
     const img = document.querySelector('#live img');
@@ -127,6 +130,7 @@ def measure(url: str, clip: Path, seconds: float) -> dict:
 def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
     """Where the server's time per frame goes for frames `width` pixels wide, in this process
     (nothing else running meanwhile)."""
+    import base64
     import io
     import time
 
@@ -162,6 +166,16 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
     print(f"server time per {width}x{width * 3 // 4} frame (median of {frames} frames): "
           + ", ".join(f"{name} {statistics.median(v):.1f} ms" for name, v in phases.items())
           + f"; total {total:.1f} ms")
+    # The direct transport's whole handler: the page's JPEG decoded, the above, the frame and bars encoded.
+    requests = [{"image": "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", frame[:, :, ::-1])[1])
+                 .decode(), "client": "bench", "keep": 0.6, "saliency": False} for frame in images]
+    spent = []
+    for request in requests:
+        t0 = time.perf_counter()
+        demo.live_frame(request)
+        spent.append((time.perf_counter() - t0) * 1000)
+    print(f"Demo.live_frame (the direct transport's handler) per {width}x{width * 3 // 4} frame: "
+          f"median {statistics.median(spent):.1f} ms")
 
 
 def summary(result: dict) -> dict:
@@ -176,22 +190,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--webcam-transport", default="", help="app.py --webcam-transport values, comma-separated "
+                                                               "(default: the app's)")
+    parser.add_argument("--webcam-in-flight", default="", help="app.py --webcam-in-flight values, comma-separated "
+                                                               "(default: the app's)")
     parser.add_argument("--webcam-width", default="", help="app.py --webcam-width values, comma-separated "
                                                            "(default: the app's)")
     parser.add_argument("--stream-every", default="", help="app.py --stream-every values, comma-separated "
                                                            "(default: the app's)")
     args = parser.parse_args()
-    settings = [(width, every) for width in args.webcam_width.split(",") for every in args.stream_every.split(",")]
+    options = {"--webcam-transport": args.webcam_transport, "--webcam-in-flight": args.webcam_in_flight,
+               "--webcam-width": args.webcam_width, "--stream-every": args.stream_every}
+    settings = [dict(zip(options, values)) for values in itertools.product(*(v.split(",") for v in options.values()))]
     (ROOT / "artifacts").mkdir(exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "camera.y4m"
         write_clip(clip, frames=FPS * 20)
-        for width, every in settings:
-            extra = (["--webcam-width", width] if width else []) + (["--stream-every", every] if every else [])
+        for setting in settings:
+            extra = [part for option, value in setting.items() if value for part in (option, value)]
             with running_app(args.model, extra_args=extra) as (url, _):
                 rows.append((" ".join(extra) or "app defaults", summary(measure(url, clip, args.seconds))))
-        for width in dict.fromkeys(width for width, _ in settings):
+        for width in dict.fromkeys(setting["--webcam-width"] for setting in settings):
             server_side(args.model, clip, int(width or app.WEBCAM_WIDTH))
     first = rows[0][1]
     for name, row in rows:

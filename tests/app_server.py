@@ -61,14 +61,20 @@ def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] =
 
 def open_webcam_tab(browser, url: str, grad_cam: bool = False):
     """A page of the app in `browser` with the Webcam tab streaming (Grad-CAM switched on first if
-    asked) and the first annotated frame shown; returns (context, page)."""
+    asked) and the first annotated frame shown; returns (context, page). Works with either
+    `--webcam-transport`."""
     context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(url)
     page.get_by_role("tab", name="Webcam").click()
     if grad_cam:
         page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
-    page.locator("#live img").first.wait_for(timeout=60_000)
+    start = page.locator("#webcam button.start")
+    start.or_(page.get_by_text("Click to Access Webcam")).first.wait_for(timeout=30_000)
+    if start.count():
+        start.click()
+    else:
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
+    page.locator("#live img[src]").first.wait_for(timeout=60_000)
     return context, page

@@ -101,12 +101,68 @@ def test_the_webcam_handler_over_several_frames(demo, show_saliency):
     assert demo.stream(None, state, 0.6, show_saliency)[0] is None
 
 
+def _jpeg_data_url(path, size=(640, 480)) -> str:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    Image.open(path).convert("RGB").resize(size).save(buffer, format="JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _decode(data_url: str) -> np.ndarray:
+    import base64
+    import io
+
+    header, _, data = data_url.partition(",")
+    assert header in ("data:image/jpeg;base64", "data:image/png;base64")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+
+
+@pytest.mark.parametrize("show_saliency", [False, True])
+def test_the_direct_webcam_transport_answers_each_frame_and_keeps_each_pages_smoothing(demo, show_saliency):
+    request = {"image": _jpeg_data_url(ASTRONAUT), "client": "page-a", "keep": 0.6, "saliency": show_saliency}
+    answer = demo.live_frame(request)
+    assert _decode(answer["frame"]).shape == (480, 640, 3) and _decode(answer["bars"]).ndim == 3
+    first = [dict(track) for track in demo.live_states["page-a"]]
+    demo.live_frame({**request, "image": _jpeg_data_url(ASTRONAUT_GRID)})
+    assert demo.live_states["page-a"] != first  # the page's tracks moved on
+    demo.live_frame({**request, "client": "page-b"})
+    assert {"page-a", "page-b"} <= set(demo.live_states)
+
+
+def test_the_direct_webcam_transport_forgets_the_least_recent_pages(demo):
+    import app
+
+    image = _jpeg_data_url(ASTRONAUT, size=(160, 120))
+    for k in range(app.LIVE_CLIENTS + 5):
+        demo.live_frame({"image": image, "client": f"page-{k}", "keep": 0.5, "saliency": False})
+    assert len(demo.live_states) == app.LIVE_CLIENTS and "page-0" not in demo.live_states
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"image": "data:image/jpeg;base64,bm90IGEganBlZw==", "client": "x", "keep": 0.5, "saliency": False},
+     "not a readable JPEG"),
+    ({"image": "data:image/jpeg;base64,***", "client": "x", "keep": 0.5, "saliency": False}, "Bad webcam request"),
+    ({"image": "data:image/jpeg;base64,", "client": "x", "keep": "high", "saliency": False}, "Bad webcam request"),
+    ({"client": "x"}, "Bad webcam request"),
+    ("not a dict", "Bad webcam request"),
+])
+def test_the_direct_webcam_transport_names_a_bad_request(demo, request_, message):
+    assert message in demo.live_frame(request_)["error"]
+
+
 @pytest.mark.parametrize("width", [640, 320])
 def test_the_page_asks_the_camera_for_the_chosen_frame_size(demo, width):
-    # Without constraints Gradio asks for 1920x1440, and every frame makes the round trip at that size.
+    # Without constraints browsers (and Gradio's webcam) ask for far larger frames, and every frame
+    # would make the round trip at that size.
     import app
 
     config = app.build(demo, webcam_width=width).get_config_file()
+    pages = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "webcam"]
+    assert len(pages) == 1 and f'data-width="{width}"' in pages[0]["html_template"]
+    assert "width: {ideal: width}" in pages[0]["js_on_load"]
+    config = app.build(demo, webcam_width=width, webcam_transport="stream").get_config_file()
     cameras = [c["props"] for c in config["components"] if c.get("type") == "image" and c["props"].get("streaming")]
     assert [camera["webcam_options"]["constraints"] for camera in cameras] == [
         {"video": {"width": {"ideal": width}, "height": {"ideal": width * 3 // 4}}}]
