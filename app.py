@@ -36,6 +36,7 @@ MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and dr
 STREAM_EVERY = 0.05  # with --webcam-transport stream: seconds between webcam frames Gradio sends
 WEBCAM_IN_FLIGHT = 2  # direct transport: frames on their way to the server at once
 WEBCAM_TRANSPORT = "direct"  # "direct": webcam.js sends each frame in one request; "stream": Gradio's image stream
+MAX_LIVE_PIXELS = 1920 * 1440  # larger webcam frames are refused (the page sends WEBCAM_WIDTH-wide ones)
 LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the least recent go first)
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
@@ -134,15 +135,18 @@ class Demo:
         {"error": message}. Each page's smoothing state stays here, keyed by its id."""
         try:
             client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
-            data = base64.b64decode(request["image"].partition(",")[2], validate=True)
-            frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            image = load_image(base64.b64decode(request["image"].partition(",")[2], validate=True))
+        except ImageError as error:
+            return {"error": f"The webcam frame could not be read: {error}."}
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             return {"error": f"Bad webcam request ({type(error).__name__}: {error})."}
-        if frame is None:
-            return {"error": "The webcam frame was not a readable JPEG image."}
+        if image.width * image.height > MAX_LIVE_PIXELS:
+            return {"error": f"The webcam frame is {image.width}x{image.height} pixels; at most "
+                             f"{MAX_LIVE_PIXELS:,} are taken (the page sends {WEBCAM_WIDTH} pixels wide)."}
+        frame = to_rgb(image)
         with self.live_lock:
             state = self.live_states.get(client)  # two frames of one page may be in flight: one blend may be lost
-        annotated, bars, state = self.stream(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), state, min(max(keep, 0.0), 0.95), show_saliency)
+        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency)
         with self.live_lock:
             self.live_states[client] = state
             self.live_states.move_to_end(client)

@@ -142,7 +142,9 @@ def test_the_direct_webcam_transport_forgets_the_least_recent_pages(demo):
 
 @pytest.mark.parametrize("request_, message", [
     ({"image": "data:image/jpeg;base64,bm90IGEganBlZw==", "client": "x", "keep": 0.5, "saliency": False},
-     "not a readable JPEG"),
+     "not a readable image"),
+    ({"image": _jpeg_data_url(ASTRONAUT, size=(2400, 1800)), "client": "x", "keep": 0.5, "saliency": False},
+     "2400x1800 pixels"),
     ({"image": "data:image/jpeg;base64,***", "client": "x", "keep": 0.5, "saliency": False}, "Bad webcam request"),
     ({"image": "data:image/jpeg;base64,", "client": "x", "keep": "high", "saliency": False}, "Bad webcam request"),
     ({"client": "x"}, "Bad webcam request"),
