@@ -10,16 +10,15 @@ import argparse
 import base64
 import copy
 import os
-import threading
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
 
 import cv2
-
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -41,6 +40,8 @@ LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the le
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
+SMOOTHING_INFO = ("Each update shows this share of the previous bars plus the rest of the new frame (an exponential "
+                  "moving average per face), so the bars do not flicker.")
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
 MAX_FILE_MB = 20  # uploads larger than this are refused before they reach the disk cache
 CACHE_MAX_AGE = 3600  # seconds an uploaded or generated file stays in Gradio's cache
@@ -266,8 +267,7 @@ WEBCAM_HTML = """
     <button class="start">Start the camera</button>
     <label class="keep-label">Smoothing: weight of the past frames <b class="keep-value">{keep:.1f}</b>
       <input class="keep" type="range" min="0" max="0.9" step="0.1" value="{keep}"></label>
-    <p class="info">Each update shows this share of the previous bars plus the rest of the new frame (an
-      exponential moving average per face), so the bars do not flicker.</p>
+    <p class="info">{info}</p>
     <label><input class="saliency" type="checkbox"> Show where the model looked (Grad-CAM)</label>
     <p class="status" role="status"></p>
   </div>
@@ -300,8 +300,9 @@ def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: in
     def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
         return demo.live_frame(request)
 
-    gr.HTML(html_template=WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, keep=SMOOTHING,
-                                             in_flight=in_flight),
+    page = WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING,
+                              info=SMOOTHING_INFO)
+    gr.HTML(html_template=page,
             css_template=WEBCAM_CSS, js_on_load=WEBCAM_JS.read_text(), server_functions=[live_frame],
             elem_id="webcam")
 
@@ -318,8 +319,7 @@ def _gradio_stream_tab(demo: Demo, stream_every: float, webcam_width: int) -> No
                               elem_id="camera",
                               webcam_options=gr.WebcamOptions(constraints={"video": size}))
             keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
-                             info="Each update shows this share of the previous bars plus the rest of the new frame "
-                                  "(an exponential moving average per face), so the bars do not flicker.")
+                             info=SMOOTHING_INFO)
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
         with gr.Column():
             live = gr.Image(label="Live", type="numpy", format="jpeg", height=360, elem_id="live")
