@@ -88,7 +88,7 @@ def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
     requested = []
     split = FERData.split
     monkeypatch.setattr(FERData, "split", lambda self, name, limit=None: requested.append(name) or split(self, name, limit))
-    train.main(_args(small_csv, tmp_path / "run", "--epochs", "1"))
+    train.main(_args(small_csv, tmp_path / "run", "--epochs", "1", "--limit", "100"))
     assert requested == ["Training", "PublicTest"]
 
 
@@ -126,7 +126,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
 
 def test_the_saved_model_is_the_weight_average(small_csv, tmp_path):
     out = tmp_path / "run"
-    train.main(_args(small_csv, out, "--epochs", "1", "--ema", "0.99"))
+    train.main(_args(small_csv, out, "--epochs", "1", "--ema", "0.99", "--limit", "100"))
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     saved = FERNet.from_pretrained(out).state_dict()
     assert all(torch.equal(saved[k], checkpoint["average"][k]) for k in saved)
@@ -168,9 +168,9 @@ def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv,
     from fer_model.card import train_command
 
     first, second = tmp_path / "first", tmp_path / "second"
-    train.main(_args(small_csv, first, "--epochs", "1"))
+    train.main(_args(small_csv, first, "--epochs", "1", "--limit", "100"))
     start = FERNet.from_pretrained(first)
-    train.main(_args(small_csv, second, "--epochs", "1", "--init-from", str(first), "--lr", "1e-9",
+    train.main(_args(small_csv, second, "--epochs", "1", "--limit", "100", "--init-from", str(first), "--lr", "1e-9",
                      "--weight-decay", "0"))
     after = FERNet.from_pretrained(second)
     # A near-zero learning rate leaves the first stage's weights (BatchNorm statistics still move).
@@ -181,7 +181,8 @@ def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv,
     assert (second / "init_from_curves.png").exists()
     assert train_command(record["init_from_training_config"]).startswith(f"python train.py --out {first}")
     with pytest.raises(Exception, match="no such file|not a readable safetensors"):
-        train.main(_args(small_csv, tmp_path / "third", "--epochs", "1", "--init-from", str(tmp_path / "absent")))
+        train.main(_args(small_csv, tmp_path / "third", "--epochs", "1", "--limit", "100",
+                         "--init-from", str(tmp_path / "absent")))
 
 
 def test_teacher_targets_average_the_teachers_over_each_face_and_its_mirror(fer_data, untrained_model, tmp_path):
