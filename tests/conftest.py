@@ -26,8 +26,14 @@ def fer_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fer_data(fer_csv, tmp_path_factory):
-    return load_fer2013(fer_csv, cache_dir=tmp_path_factory.mktemp("cache"))
+def fer_cache(tmp_path_factory) -> Path:
+    """The folder where `fer_data` left its .npz cache of the parsed CSV."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def fer_data(fer_csv, fer_cache):
+    return load_fer2013(fer_csv, cache_dir=fer_cache)
 
 
 @pytest.fixture(scope="session")
