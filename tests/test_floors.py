@@ -1,5 +1,5 @@
 """The declared minimums really work: huggingface_hub loads, saves and runs the shipped model;
-Gradio serves the app.
+Gradio serves the app (the upload API and the Webcam tab's server function).
 
 Each floor is read from requirements.txt and installed apart from the current environment: the
 huggingface_hub floor alone into a folder put first on a subprocess's path, the Gradio floor with
@@ -65,4 +65,22 @@ def test_the_declared_gradio_floor_serves_the_app(tmp_path):
     assert version.startswith(floor), version
     with running_app(DEFAULT_MODEL, python=python) as (url, _):
         *_, faces, status = Client(url, verbose=False).predict(handle_file(ASTRONAUT), False, api_name="/predict")
+        answer = webcam_frame(url, ASTRONAUT)
     assert len(faces) == 1 and faces[0]["label"] == "happy" and "1 face found" in status
+    assert answer["frame"].startswith("data:image/jpeg;base64,") and answer["bars"].startswith("data:image/png")
+
+
+def webcam_frame(url: str, image_path) -> dict:
+    """One frame through the Webcam tab's server function, posted as the page's script posts it."""
+    import base64
+    import json
+    import urllib.request
+
+    config = json.load(urllib.request.urlopen(f"{url}config", timeout=30))
+    [page] = [c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "webcam"]
+    image = "data:image/png;base64," + base64.b64encode(image_path.read_bytes()).decode()
+    body = {"data": {"image": image, "client": "floor-test", "keep": 0.5, "saliency": False},
+            "component_id": page, "fn_name": "live_frame", "session_hash": "floortest"}
+    request = urllib.request.Request(f"{url}gradio_api/component_server/", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=60))
