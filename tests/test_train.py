@@ -70,14 +70,14 @@ def test_class_weights_lift_rare_classes():
 @pytest.mark.slow
 def test_training_writes_a_loadable_model(small_csv, tmp_path):
     out = tmp_path / "run"
-    result = _run(_args(small_csv, out, "--epochs", "2"))
+    result = _run(_args(small_csv, out, "--epochs", "2", "--limit", "300"))
     assert result.returncode == 0, result.stderr
     assert FILES <= {p.name for p in out.iterdir()}
     rows = _log(out)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "epoch_seconds", "images_per_second"} <= set(rows[0])
     config = json.loads((out / "training_config.json").read_text())
-    assert config["train_rows"] == 700 and config["val_rows"] == 700 and config["epochs"] == 2
+    assert config["train_rows"] == 300 and config["val_rows"] == 300 and config["epochs"] == 2
     model = FERNet.from_pretrained(out)
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
 
