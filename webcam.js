@@ -23,6 +23,7 @@ const context = canvas.getContext('2d');
 const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
 let camera = null;
 let running = false;
+let runs = 0;  // each Start begins a new run; a loop left from an earlier run ends itself
 let inFlight = 0;
 let sent = 0;
 let newest = 0;  // the number of the frame shown
@@ -61,16 +62,17 @@ async function start() {
   video.srcObject = camera;
   await video.play();
   running = true;
+  const run = ++runs;
   button.textContent = 'Stop';
   say('');
   const started = performance.now();
-  while (running) {
+  while (running && run === runs) {
     if (performance.now() - started > limit * 1000) {
       stop('The stream stopped after ' + limit + ' seconds; press Start to go on.');
       break;
     }
     await nextCameraFrame();
-    if (!running || !video.videoWidth || inFlight >= maxInFlight || performance.now() < quietUntil) continue;
+    if (!running || run !== runs || !video.videoWidth || inFlight >= maxInFlight || performance.now() < quietUntil) continue;
     canvas.width = Math.min(width, video.videoWidth);
     canvas.height = Math.round(canvas.width * video.videoHeight / video.videoWidth);
     context.setTransform(-1, 0, 0, 1, canvas.width, 0);
