@@ -43,7 +43,7 @@ def train_command(config: dict) -> str:
     """The train.py command line that reproduces a run from its saved config (every recipe option spelled out)."""
     not_options = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
                    "train_rows", "val_rows", "autocast", "init_from_training_config", "teacher_training_configs",
-                   "random_streams"}
+                   "random_streams", "soup"}
     parts = ["python train.py"]
     for key, value in config.items():
         if key in not_options or value is None:
@@ -76,30 +76,53 @@ def _copy(source: str, target: str) -> str:
     return f"mkdir -p {target} && cp {source}/{COPY} {target}/"
 
 
-def reproduce_commands(chain: list[dict]) -> list[str]:
+def _soup(training: dict) -> list[tuple[str, dict | None]]:
+    """(path, training config or None) of each model soup.py averaged into these weights."""
+    soup = training.get("soup") or {}
+    return list(zip(soup.get("models", []), soup.get("training_configs") or []))
+
+
+def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]:
     """train.py commands for each stage, with the copies a stage needs when it started from, or
-    distilled from, folders other than the runs' own outputs."""
+    distilled from, folders other than the runs' own outputs; then soup.py's command, if the
+    weights are an average of models."""
     commands = []
+
+    def add(needs: list[str], command: str) -> None:
+        commands.extend(need for need in dict.fromkeys(needs) if need not in commands)
+        commands.append(command)
+
     for previous, stage in zip([None] + chain[:-1], chain):
         needs = []
         if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
             needs.append(_copy(previous["out"], stage["init_from"]))
-        for path, record in _teachers(stage):
-            if record and Path(record["out"]) != Path(path):
-                needs.append(_copy(record["out"], path))
-        commands += [command for command in dict.fromkeys(needs) if command not in commands]
-        commands.append(train_command(stage))
+        needs += [_copy(record["out"], path) for path, record in _teachers(stage) if record and Path(record["out"]) != Path(path)]
+        add(needs, train_command(stage))
+    if soup:
+        add([_copy(record["out"], path) for path, record in _soup({"soup": soup})
+             if record and Path(record["out"]) != Path(path)], soup["command"])
     return commands
+
+
+def _stage_names(chain: list[dict], models: list[tuple[str, dict | None]]) -> list[str]:
+    outs = [Path(stage.get("out", "")) for stage in chain]
+    names = []
+    for path, record in models:
+        out = Path(record["out"]) if record else None
+        names.append(f"stage {outs.index(out) + 1}" if out in outs else f"`{path}`")
+    return names
 
 
 def teacher_names(chain: list[dict]) -> list[str]:
     """The last stage's --teacher models, named "stage N" where they are outputs of the chain."""
-    outs = [Path(stage.get("out", "")) for stage in chain]
-    names = []
-    for path, record in _teachers(chain[-1] if chain else {}):
-        out = Path(record["out"]) if record else None
-        names.append(f"stage {outs.index(out) + 1}" if out in outs else f"`{path}`")
-    return names
+    return _stage_names(chain, _teachers(chain[-1] if chain else {}))
+
+
+def soup_parts(training: dict, chain: list[dict]) -> list[dict]:
+    """The averaged models as {"name", "weight"}, named "stage N" where they are outputs of the chain."""
+    soup = training.get("soup") or {}
+    return [{"name": name, "weight": weight}
+            for name, weight in zip(_stage_names(chain, _soup(training)), soup.get("weights", []))]
 
 
 def earlier_curves(model_dir: Path) -> list[Path]:
@@ -117,6 +140,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
     chain = stages(training)
     model_config = json.loads((model_dir / "config.json").read_text())
     best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
+    source = (training.get("soup") or {}).get("out") or training.get("out")  # the folder the weights were written to
 
     def link(path: Path) -> str:
         return os.path.relpath(path.resolve(), card_dir).replace(os.sep, "/")
@@ -130,7 +154,8 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        train_commands=reproduce_commands(chain),
+        train_commands=reproduce_commands(chain, training.get("soup")),
+        soup=soup_parts(training, chain),
         stages=chain,
         teachers=teacher_names(chain),
         model_dir=str(model_dir),
@@ -138,7 +163,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
         flat=model_config["channels"][-1] * (model_config["image_size"] // 2 ** len(model_config["channels"])) ** 2,
         copy=COPY,
-        copy_from=training.get("out") if training.get("out") and Path(training["out"]).resolve() != model_dir.resolve() else None,
+        copy_from=source if source and Path(source).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
         earlier_curves=[link(path) for path in earlier_curves(model_dir)],
         confusion=link(out / "confusion_matrix.png"),

@@ -221,6 +221,22 @@ def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
     assert teacher_names(chain) == ["stage 1", "stage 2", "`elsewhere`"]
 
 
+def test_reproduce_commands_end_with_the_soup_of_averaged_models():
+    from fer_model.card import reproduce_commands, soup_parts, stages
+
+    first = {"out": "runs/a", "epochs": 2}
+    second = {"out": "runs/b", "init_from": "runs/a", "init_from_training_config": first}
+    soup = {"models": ["shelf/a", "runs/b"], "weights": [0.4, 0.6], "training_configs": [first, second],
+            "command": "python soup.py shelf/a runs/b --weights 0.4,0.6 --out runs/soup", "out": "runs/soup"}
+    training = {**second, "soup": soup}
+    chain = stages(training)
+    commands = reproduce_commands(chain, soup)
+    assert commands[-1] == soup["command"] and commands[-2].startswith("mkdir -p shelf/a && cp runs/a/")
+    assert [command.split(" --")[0] for command in commands[:2]] == ["python train.py"] * 2
+    assert "soup" not in commands[1]
+    assert soup_parts(training, chain) == [{"name": "stage 1", "weight": 0.4}, {"name": "stage 2", "weight": 0.6}]
+
+
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
     from fer_model import card
 

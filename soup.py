@@ -1,0 +1,127 @@
+"""Average the weights of FERNets trained one from another, then measure their BatchNorm
+statistics again on FER-2013 Training rows.
+
+    python soup.py runs/fernet-fer2013-stage2 runs/robust --weights 0.5,0.5 --out runs/soup
+
+A weighted average of models that share their start (each stage of `train.py --init-from` and the
+stage it started from) lands in the same basin and often beats both: a "model soup" (Wortsman et
+al. 2022), or WiSE-FT when it interpolates a robust fine-tune with its starting point. Models that
+were trained apart (different seeds from scratch) do not average; measure before shipping
+(`bench/choose_views.py` and `evaluate.py` on the output, chosen on PublicTest and wild_faces).
+
+BatchNorm's running means and variances are not linear in the weights, and the ones a run kept
+were measured on augmented faces; they are re-estimated in one pass over the Training rows and
+their mirror images (train mode, no gradients, a plain mean over the batches). Only the Training
+split is read. The output folder gets the last model's config (labels, normalisation, views), its
+training record and logs, and a `soup` entry in training_config.json with the command that made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from fer_model import FERNet, default_data_path, load_fer2013
+from fer_model.model import ModelLoadError, atomic_write
+from fer_model.preprocess import normalize
+
+ROOT = Path(__file__).resolve().parent
+
+
+def average_weights(models: list[FERNet], weights: list[float]) -> dict[str, torch.Tensor]:
+    """The weighted mean of the models' floating-point tensors (weights sum to 1); integer buffers
+    (BatchNorm's batch counters) come from the last model. The models must share one config."""
+    if len(models) != len(weights) or not models:
+        raise ValueError(f"{len(models)} models but {len(weights)} weights")
+    if abs(sum(weights) - 1) > 1e-6 or min(weights) < 0:
+        raise ValueError(f"weights must be non-negative and sum to 1, got {weights}")
+    first = models[0].config
+    shape = ("channels", "image_size", "hidden_size", "labels")
+    for model in models[1:]:
+        if any(model.config.get(key) != first.get(key) for key in shape):
+            raise ModelLoadError("the models differ in " + ", ".join(
+                key for key in shape if model.config.get(key) != first.get(key)) + ": only one network's weights average")
+    states = [model.state_dict() for model in models]
+    return {name: sum(w * state[name].float() for w, state in zip(weights, states)).to(tensor.dtype)
+            if tensor.is_floating_point() else states[-1][name].clone()
+            for name, tensor in states[-1].items()}
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: FERNet, faces: torch.Tensor, batch_size: int = 256) -> FERNet:
+    """Replace every BatchNorm layer's running mean and variance with their average over batches
+    of `faces` (uint8, (N, size, size)) and their mirror images, measured in train mode; the
+    model's weights are not touched and it is returned in eval mode."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # None: a cumulative mean over the batches, not an exponential one
+    model.train()
+    for start in range(0, len(faces), batch_size):
+        batch = normalize(faces[start:start + batch_size], model.mean, model.std)  # (B, 1, size, size)
+        model(torch.cat([batch, batch.flip(-1)]).contiguous(memory_format=torch.channels_last))
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+    return model.eval()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="saved model folders (the last one's config and record are kept)")
+    parser.add_argument("--weights", help="comma-separated weights, one per model, summing to 1 (default: equal)")
+    parser.add_argument("--out", required=True, help="folder to write the averaged model to")
+    parser.add_argument("--data", default=str(default_data_path(ROOT)), help="FER-2013 CSV (only Training is read)")
+    parser.add_argument("--limit", type=int, help="use only the first N Training rows for BatchNorm (for tests)")
+    args = parser.parse_args(argv)
+    try:
+        args.weights = ([float(w) for w in args.weights.split(",")] if args.weights
+                        else [1 / len(args.models)] * len(args.models))
+    except ValueError:
+        parser.error(f"--weights: not a comma-separated list of numbers: {args.weights!r}")
+    if len(args.weights) != len(args.models):
+        parser.error(f"--weights: {len(args.weights)} weights for {len(args.models)} models")
+    if abs(sum(args.weights) - 1) > 1e-6 or min(args.weights) < 0:
+        parser.error(f"--weights: must be non-negative and sum to 1, got {args.weights}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> FERNet:
+    args = parse_args(argv)
+    models = [FERNet.from_pretrained(path) for path in args.models]
+    last = Path(args.models[-1])
+    model = FERNet.from_pretrained(last)
+    model.load_state_dict(average_weights(models, args.weights))
+    rows = load_fer2013(args.data).split("Training", limit=args.limit)
+    recompute_batchnorm(model, torch.from_numpy(rows.images))
+    out = Path(args.out)
+    model.save_pretrained(out)
+    records = [Path(path) / "training_config.json" for path in args.models]
+    training = json.loads(records[-1].read_text()) if records[-1].exists() else {}
+    command = ["python", "soup.py", *args.models, "--weights", ",".join(f"{w:g}" for w in args.weights),
+               "--out", str(out)]
+    training["soup"] = {
+        "models": list(args.models), "weights": args.weights, "batchnorm_rows": len(rows.labels),
+        "training_configs": [json.loads(r.read_text()) if r.exists() else None for r in records],
+        "command": shlex.join(command), "out": str(out),
+    }
+    for record in [*last.glob("*log.csv"), *last.glob("*curves.png")]:  # the last model's logs travel with it
+        if record.parent.resolve() != out.resolve():
+            data = record.read_bytes()
+            atomic_write(out / record.name, lambda path: Path(path).write_bytes(data))
+    text = json.dumps(training, indent=2)
+    atomic_write(out / "training_config.json", lambda path: Path(path).write_text(text))
+    print(f"averaged {len(models)} models (weights {args.weights}), BatchNorm measured on {len(rows.labels)} "
+          f"Training rows and their mirror images; saved to {out}")
+    return model
+
+
+if __name__ == "__main__":
+    from fer_model.cli import run
+
+    sys.exit(run(main))
