@@ -237,6 +237,25 @@ def test_reproduce_commands_end_with_the_soup_of_averaged_models():
     assert soup_parts(training, chain) == [{"name": "stage 1", "weight": 0.4}, {"name": "stage 2", "weight": 0.6}]
 
 
+def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
+    import shutil
+
+    from fer_model import card
+
+    tmp, _ = evaluated
+    folder = tmp_path / "soup"
+    shutil.copytree(tmp / "model", folder)
+    record = json.loads((folder / "training_config.json").read_text())
+    record["soup"] = {"models": ["shelf/x", str(folder)], "weights": [0.25, 0.75], "batchnorm_rows": 1234,
+                      "training_configs": [None, None], "out": str(folder),
+                      "command": f"python soup.py shelf/x {folder} --weights 0.25,0.75 --out {folder}"}
+    (folder / "training_config.json").write_text(json.dumps(record))
+    card.main([str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "average of `shelf/x` (0.25) and" in text and "1,234 Training faces" in text
+    assert record["soup"]["command"] in text.split("## Reproduce every number")[1]
+
+
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
     from fer_model import card
 
