@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import torch
@@ -33,13 +32,20 @@ from fer_model.preprocess import normalize
 ROOT = Path(__file__).resolve().parent
 
 
+def weights_problem(weights: list[float], models: int) -> str | None:
+    """What is wrong with averaging `models` models with these weights, or None."""
+    if len(weights) != models or not weights:
+        return f"{len(weights)} weights for {models} models"
+    if abs(sum(weights) - 1) > 1e-6 or min(weights) < 0:
+        return f"weights must be non-negative and sum to 1, got {weights}"
+    return None
+
+
 def average_weights(models: list[FERNet], weights: list[float]) -> dict[str, torch.Tensor]:
     """The weighted mean of the models' floating-point tensors (weights sum to 1); integer buffers
     (BatchNorm's batch counters) come from the last model. The models must share one config."""
-    if len(models) != len(weights) or not models:
-        raise ValueError(f"{len(models)} models but {len(weights)} weights")
-    if abs(sum(weights) - 1) > 1e-6 or min(weights) < 0:
-        raise ValueError(f"weights must be non-negative and sum to 1, got {weights}")
+    if problem := weights_problem(weights, len(models)):
+        raise ValueError(problem)
     first = models[0].config
     shape = ("channels", "image_size", "hidden_size", "labels")
     for model in models[1:]:
@@ -84,10 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         else [1 / len(args.models)] * len(args.models))
     except ValueError:
         parser.error(f"--weights: not a comma-separated list of numbers: {args.weights!r}")
-    if len(args.weights) != len(args.models):
-        parser.error(f"--weights: {len(args.weights)} weights for {len(args.models)} models")
-    if abs(sum(args.weights) - 1) > 1e-6 or min(args.weights) < 0:
-        parser.error(f"--weights: must be non-negative and sum to 1, got {args.weights}")
+    if problem := weights_problem(args.weights, len(args.models)):
+        parser.error(f"--weights: {problem}")
     return args
 
 
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> FERNet:
     args = parse_args(argv)
     models = [FERNet.from_pretrained(path) for path in args.models]
     last = Path(args.models[-1])
-    model = FERNet.from_pretrained(last)
+    model = models[-1]  # keeps its config (labels, normalisation, views); gets the averaged tensors
     model.load_state_dict(average_weights(models, args.weights))
     rows = load_fer2013(args.data).split("Training", limit=args.limit)
     recompute_batchnorm(model, torch.from_numpy(rows.images))
@@ -124,4 +128,4 @@ def main(argv: list[str] | None = None) -> FERNet:
 if __name__ == "__main__":
     from fer_model.cli import run
 
-    sys.exit(run(main))
+    run(main)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import soup
-from fer_model import FERNet
+from fer_model import FERNet, ModelLoadError
 from fer_model.data import FERData
 
 ROOT = soup.ROOT
@@ -31,7 +31,7 @@ def test_average_is_the_weighted_mean_of_each_tensor():
 
 
 def test_models_of_different_networks_are_refused():
-    with pytest.raises(Exception, match="channels"):
+    with pytest.raises(ModelLoadError, match="channels"):
         soup.average_weights([_model(0), _model(1, channels=[32, 64, 128])], [0.5, 0.5])
 
 
@@ -77,7 +77,7 @@ def test_soup_command_writes_a_loadable_model_and_its_record(small_csv, tmp_path
     assert (out / "log.csv").exists()
 
 
-@pytest.mark.parametrize("weights, message", [("0.5", "2 models"), ("0.5,0.6", "sum to 1"), ("a,b", "numbers")])
+@pytest.mark.parametrize("weights, message", [("0.5", "1 weights for 2 models"), ("0.5,0.6", "sum to 1"), ("a,b", "numbers")])
 def test_bad_weights_are_one_line_errors(untrained_model, weights, message, tmp_path):
     result = subprocess.run([sys.executable, "soup.py", str(untrained_model), str(untrained_model), "--weights", weights,
                              "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
