@@ -4,7 +4,7 @@ statistics again on FER-2013 Training rows.
     python soup.py runs/fernet-fer2013-stage2 runs/robust --weights 0.5,0.5 --out runs/soup
 
 A weighted average of models that share their start (each stage of `train.py --init-from` and the
-stage it started from) lands in the same basin and often beats both: a "model soup" (Wortsman et
+stage it started from) stays one network and can beat both: a "model soup" (Wortsman et
 al. 2022), or WiSE-FT when it interpolates a robust fine-tune with its starting point. Models that
 were trained apart (different seeds from scratch) do not average; measure before shipping
 (`bench/choose_views.py` and `evaluate.py` on the output, chosen on PublicTest and wild_faces).
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+import train
 from fer_model import FERNet, default_data_path, load_fer2013
 from fer_model.model import ModelLoadError, atomic_write
 from fer_model.preprocess import normalize
@@ -114,10 +115,7 @@ def main(argv: list[str] | None = None) -> FERNet:
         "training_configs": [json.loads(r.read_text()) if r.exists() else None for r in records],
         "command": shlex.join(command), "out": str(out),
     }
-    for record in [*last.glob("*log.csv"), *last.glob("*curves.png")]:  # the last model's logs travel with it
-        if record.parent.resolve() != out.resolve():
-            data = record.read_bytes()
-            atomic_write(out / record.name, lambda path: Path(path).write_bytes(data))
+    train.copy_records(last, out)  # the last model's logs travel with it
     text = json.dumps(training, indent=2)
     atomic_write(out / "training_config.json", lambda path: Path(path).write_text(text))
     print(f"averaged {len(models)} models (weights {args.weights}), BatchNorm measured on {len(rows.labels)} "

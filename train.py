@@ -350,15 +350,21 @@ def save_training_config(out: Path, config: TrainConfig, extra: dict) -> None:
 # ---------------------------------------------------------------------------------------- main
 
 
+def copy_records(source: Path, out: Path, prefix: str = "") -> None:
+    """Copy a model folder's logs and curves (its earlier stages' included) into `out`."""
+    for record in [*source.glob("*log.csv"), *source.glob("*curves.png")]:
+        if (out / f"{prefix}{record.name}").resolve() != record.resolve():
+            data = record.read_bytes()
+            atomic_write(out / f"{prefix}{record.name}", lambda path: Path(path).write_bytes(data))
+
+
 def earlier_stage(config: TrainConfig, out: Path) -> dict:
     """The record of the model this run starts from (its config, log and curves, copied into `out`
     as init_from_*), so the output folder documents every stage behind its weights."""
     source = Path(config.init_from or "")
     if not config.init_from or not (source / "training_config.json").exists():
         return {}
-    for record in [*source.glob("*log.csv"), *source.glob("*curves.png")]:  # its own earlier stages' too
-        data = record.read_bytes()
-        atomic_write(out / f"init_from_{record.name}", lambda path: Path(path).write_bytes(data))
+    copy_records(source, out, prefix="init_from_")  # its own earlier stages' too
     return {"init_from_training_config": json.loads((source / "training_config.json").read_text())}
 
 

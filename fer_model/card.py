@@ -76,10 +76,15 @@ def _copy(source: str, target: str) -> str:
     return f"mkdir -p {target} && cp {source}/{COPY} {target}/"
 
 
-def _soup(training: dict) -> list[tuple[str, dict | None]]:
+def _soup(soup: dict | None) -> list[tuple[str, dict | None]]:
     """(path, training config or None) of each model soup.py averaged into these weights."""
-    soup = training.get("soup") or {}
+    soup = soup or {}
     return list(zip(soup.get("models", []), soup.get("training_configs") or []))
+
+
+def _copies(models: list[tuple[str, dict | None]]) -> list[str]:
+    """The copies that put models trained elsewhere where a command reads them."""
+    return [_copy(record["out"], path) for path, record in models if record and Path(record["out"]) != Path(path)]
 
 
 def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]:
@@ -96,11 +101,9 @@ def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]
         needs = []
         if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
             needs.append(_copy(previous["out"], stage["init_from"]))
-        needs += [_copy(record["out"], path) for path, record in _teachers(stage) if record and Path(record["out"]) != Path(path)]
-        add(needs, train_command(stage))
+        add(needs + _copies(_teachers(stage)), train_command(stage))
     if soup:
-        add([_copy(record["out"], path) for path, record in _soup({"soup": soup})
-             if record and Path(record["out"]) != Path(path)], soup["command"])
+        add(_copies(_soup(soup)), soup["command"])
     return commands
 
 
@@ -122,7 +125,7 @@ def soup_parts(training: dict, chain: list[dict]) -> list[dict]:
     """The averaged models as {"name", "weight"}, named "stage N" where they are outputs of the chain."""
     soup = training.get("soup") or {}
     return [{"name": name, "weight": weight}
-            for name, weight in zip(_stage_names(chain, _soup(training)), soup.get("weights", []))]
+            for name, weight in zip(_stage_names(chain, _soup(soup)), soup.get("weights", []))]
 
 
 def earlier_curves(model_dir: Path) -> list[Path]:
