@@ -1,11 +1,13 @@
 """Choose the face crop and test-time views of a model: measure each candidate on PublicTest
 (clean and under the framing perturbations a detector brings) and on the wild_faces photos
-through the detector, side by side in one run.
+through the detector, side by side in one run; several models are measured one after the other
+on the same detections.
 
     python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013 [--write]
+    python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013 runs/other
 
 PrivateTest is never read. Faces are detected once per photo; every candidate reuses the boxes.
-`--write` stores the chosen candidate in the model's config.json: the best wild_faces balanced
+`--write` (one model only) stores the chosen candidate in the model's config.json: the best wild_faces balanced
 accuracy (the mean recall over labels: wild_faces is 68% happy and neutral, while people's photos
 of posed expressions are often balanced) among those whose clean PublicTest accuracy is within
 0.5 point of the best.
@@ -36,18 +38,32 @@ FRAMING = ["clean", "zoom out 20%", "zoom in 20%", "shift 10% (x)", "shift 10% (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="fer_model/pretrained/fernet-fer2013")
+    parser.add_argument("--model", nargs="+", default=["fer_model/pretrained/fernet-fer2013"], help="model folders")
     parser.add_argument("--data", default=str(default_data_path(ROOT)))
     parser.add_argument("--wild", default=str(WILD))
     parser.add_argument("--write", action="store_true", help="store the chosen crop and views in config.json")
     args = parser.parse_args()
-    model = FERNet.from_pretrained(args.model)
+    if args.write and len(args.model) > 1:
+        parser.error("--write stores the choice of one model: give one --model")
+    models = [FERNet.from_pretrained(path) for path in args.model]
     public = load_fer2013(args.data).split("PublicTest")
-    paths, wild_labels = load_labelled_photos(args.wild, model.labels)
+    paths, wild_labels = load_labelled_photos(args.wild, models[0].labels)
     detector = HaarFaceDetector()
     grays = [to_grayscale(load_image(path)) for path in paths]
     boxes = [detector.detect(gray)[:1] for gray in grays]
     print(f"wild_faces: {len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}", flush=True)
+    for path, model in zip(args.model, models):
+        print(f"model {path}", flush=True)
+        chosen = choose(model, public, grays, boxes, wild_labels, detector)
+        print(f"chosen: {chosen}", flush=True)
+    if args.write:
+        scales, flip = VIEWS[chosen["views"]]
+        update_config(args.model[0], crop_scale=chosen["crop_scale"], tta_scales=scales, tta_flip=flip)
+        print(f"wrote crop_scale {chosen['crop_scale']}, tta_scales {scales}, tta_flip {flip} to {args.model[0]}/config.json")
+
+
+def choose(model: FERNet, public, grays: list[np.ndarray], boxes: list, wild_labels: np.ndarray, detector) -> dict:
+    """Measure every crop and view candidate of `model`; return the chosen one (see the docstring)."""
     recognizer = EmotionRecognizer(model, detector)
     rows = []
     for views, (scales, flip) in VIEWS.items():
@@ -66,12 +82,7 @@ def main() -> None:
                   f"{wild['accuracy']:.4f} macro-F1 {wild['macro_f1']:.4f} balanced {wild['balanced_accuracy']:.4f}",
                   flush=True)
     best_public = max(row["public"] for row in rows)
-    chosen = max((row for row in rows if row["public"] >= best_public - 0.005), key=lambda row: row["wild_balanced"])
-    print(f"chosen: {chosen}")
-    if args.write:
-        scales, flip = VIEWS[chosen["views"]]
-        update_config(args.model, crop_scale=chosen["crop_scale"], tta_scales=scales, tta_flip=flip)
-        print(f"wrote crop_scale {chosen['crop_scale']}, tta_scales {scales}, tta_flip {flip} to {args.model}/config.json")
+    return max((row for row in rows if row["public"] >= best_public - 0.005), key=lambda row: row["wild_balanced"])
 
 
 if __name__ == "__main__":
