@@ -89,20 +89,30 @@ def _copies(models: list[tuple[str, dict | None]]) -> list[str]:
 
 def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]:
     """train.py commands for each stage, with the copies a stage needs when it started from, or
-    distilled from, folders other than the runs' own outputs; then soup.py's command, if the
-    weights are an average of models."""
+    distilled from, folders other than the runs' own outputs; a teacher or averaged model from
+    another lineage brings its own stages first. Then soup.py's command, if the weights are an
+    average of models. Each command appears once."""
     commands = []
 
     def add(needs: list[str], command: str) -> None:
-        commands.extend(need for need in dict.fromkeys(needs) if need not in commands)
-        commands.append(command)
+        commands.extend(need for need in dict.fromkeys(needs + [command]) if need not in commands)
 
-    for previous, stage in zip([None] + chain[:-1], chain):
-        needs = []
-        if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
-            needs.append(_copy(previous["out"], stage["init_from"]))
-        add(needs + _copies(_teachers(stage)), train_command(stage))
+    def train(chain: list[dict]) -> None:
+        for previous, stage in zip([None] + chain[:-1], chain):
+            needs = []
+            if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
+                needs.append(_copy(previous["out"], stage["init_from"]))
+            learns_from(_teachers(stage))
+            add(needs + _copies(_teachers(stage)), train_command(stage))
+
+    def learns_from(models: list[tuple[str, dict | None]]) -> None:
+        for _, record in models:
+            if record:
+                train(stages(record))
+
+    train(chain)
     if soup:
+        learns_from(_soup(soup))
         add(_copies(_soup(soup)), soup["command"])
     return commands
 

@@ -221,6 +221,22 @@ def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
     assert teacher_names(chain) == ["stage 1", "stage 2", "`elsewhere`"]
 
 
+def test_a_student_trained_from_scratch_reproduces_its_teachers_first():
+    from fer_model.card import reproduce_commands, stages
+
+    first = {"out": "runs/a", "epochs": 2}
+    second = {"out": "runs/b", "init_from": "runs/a", "init_from_training_config": first}
+    student = {"out": "runs/student", "teacher": "shelf/b,shelf/a", "distill": 0.7,
+               "teacher_training_configs": [second, first]}
+    commands = reproduce_commands(stages(student))
+    assert [command.split(" --")[:2] for command in commands if command.startswith("python")] == [
+        ["python train.py", "out runs/a"], ["python train.py", "out runs/b"], ["python train.py", "out runs/student"]]
+    assert commands[2:4] == ["mkdir -p shelf/b && cp runs/b/{config.json,model.safetensors,training_config.json,"
+                             "*.csv,*.png} shelf/b/", "mkdir -p shelf/a && cp runs/a/{config.json,model.safetensors,"
+                             "training_config.json,*.csv,*.png} shelf/a/"]
+    assert len(commands) == len(set(commands)) == 5
+
+
 def test_reproduce_commands_end_with_the_soup_of_averaged_models():
     from fer_model.card import reproduce_commands, soup_parts, stages
 
