@@ -117,6 +117,21 @@ def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]
     return commands
 
 
+def lineage(chain: list[dict], soup: dict | None = None) -> list[dict]:
+    """Every training config behind the weights, once each: the chain's stages, and the stages of
+    its teachers and of the models averaged into it."""
+    found = {}
+
+    def visit(models: list[tuple[str, dict | None]]) -> None:
+        for _, record in models:
+            for stage in stages(record) if record else []:
+                visit(_teachers(stage))
+                found.setdefault(train_command(stage), stage)
+
+    visit([("", stage) for stage in chain[-1:]] + _soup(soup))
+    return list(found.values())
+
+
 def _stage_names(chain: list[dict], models: list[tuple[str, dict | None]]) -> list[str]:
     outs = [Path(stage.get("out", "")) for stage in chain]
     names = []
@@ -170,6 +185,8 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         train_commands=reproduce_commands(chain, training.get("soup")),
         soup=soup_parts(training, chain),
         stages=chain,
+        old_streams=[f"`{stage['out']}`" for stage in lineage(chain, training.get("soup")) if not stage.get("random_streams")],
+        every_stage=len(lineage(chain, training.get("soup"))),
         teachers=teacher_names(chain),
         model_dir=str(model_dir),
         model_config=model_config,

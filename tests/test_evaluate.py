@@ -272,6 +272,29 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
     assert record["soup"]["command"] in text.split("## Reproduce every number")[1]
 
 
+def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evaluated, tmp_path):
+    import shutil
+
+    from fer_model import card
+
+    tmp, _ = evaluated
+    folder = tmp_path / "student"
+    shutil.copytree(tmp / "model", folder)
+    record = json.loads((folder / "training_config.json").read_text())
+    assert record["random_streams"]
+    card.main([str(folder)])
+    assert "dddb0e6" not in (folder / "README.md").read_text()  # trained with today's train.py only
+    old = {"out": "runs/old-teacher", "epochs": 3}
+    record.update(teacher="shelf/old", distill=0.7, distill_temperature=2.0, teacher_training_configs=[old])
+    (folder / "training_config.json").write_text(json.dumps(record))
+    card.main([str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "The runs writing `runs/old-teacher` were trained before" in text and "dddb0e6" in text
+    reproduce = text.split("## Reproduce every number")[1]
+    assert reproduce.index("--out runs/old-teacher") < reproduce.index("cp runs/old-teacher/") < reproduce.index(
+        f"--out {record['out']}")
+
+
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
     from fer_model import card
 
