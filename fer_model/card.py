@@ -88,31 +88,22 @@ def _copies(models: list[tuple[str, dict | None]]) -> list[str]:
 
 
 def reproduce_commands(chain: list[dict], soup: dict | None = None) -> list[str]:
-    """train.py commands for each stage, with the copies a stage needs when it started from, or
-    distilled from, folders other than the runs' own outputs; a teacher or averaged model from
-    another lineage brings its own stages first. Then soup.py's command, if the weights are an
-    average of models. Each command appears once."""
+    """train.py commands for every run behind the weights (see :func:`lineage`: a teacher or averaged
+    model from another lineage brings its own stages first), with the copies a stage needs when it
+    started from, or distilled from, folders other than the runs' own outputs; then soup.py's
+    command, if the weights are an average of models. Each command appears once."""
     commands = []
 
     def add(needs: list[str], command: str) -> None:
         commands.extend(need for need in dict.fromkeys(needs + [command]) if need not in commands)
 
-    def train(chain: list[dict]) -> None:
-        for previous, stage in zip([None] + chain[:-1], chain):
-            needs = []
-            if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
-                needs.append(_copy(previous["out"], stage["init_from"]))
-            learns_from(_teachers(stage))
-            add(needs + _copies(_teachers(stage)), train_command(stage))
-
-    def learns_from(models: list[tuple[str, dict | None]]) -> None:
-        for _, record in models:
-            if record:
-                train(stages(record))
-
-    train(chain)
+    for stage in lineage(chain, soup):
+        previous = stage.get("init_from_training_config")
+        needs = []
+        if previous and stage.get("init_from") and Path(stage["init_from"]) != Path(previous.get("out", "")):
+            needs.append(_copy(previous["out"], stage["init_from"]))
+        add(needs + _copies(_teachers(stage)), train_command(stage))
     if soup:
-        learns_from(_soup(soup))
         add(_copies(_soup(soup)), soup["command"])
     return commands
 
@@ -166,6 +157,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
     """The card for a card file in `card_dir`, with image links relative to it."""
     training, log = _training(model_dir)
     chain = stages(training)
+    runs = lineage(chain, training.get("soup"))
     model_config = json.loads((model_dir / "config.json").read_text())
     best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
     source = (training.get("soup") or {}).get("out") or training.get("out")  # the folder the weights were written to
@@ -185,8 +177,8 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         train_commands=reproduce_commands(chain, training.get("soup")),
         soup=soup_parts(training, chain),
         stages=chain,
-        old_streams=[f"`{stage['out']}`" for stage in lineage(chain, training.get("soup")) if not stage.get("random_streams")],
-        every_stage=len(lineage(chain, training.get("soup"))),
+        old_streams=[f"`{stage['out']}`" for stage in runs if not stage.get("random_streams")],
+        every_stage=len(runs),
         teachers=teacher_names(chain),
         model_dir=str(model_dir),
         model_config=model_config,
