@@ -20,6 +20,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--use-fake-ui-for-media-stream"]
 
 
+def app_client(url: str):
+    """A gradio_client over a launched app. httpx's own 5-second default is shorter than an upload or
+    a video encode takes when the machine is busy; the tests check answers, not latency."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 120})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,12 +1,13 @@
 """app.py, really launched, driven through gradio_client."""
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 import app
 from fer_model import DEFAULT_MODEL, FER2013_LABELS
 
+from app_server import app_client
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
@@ -20,7 +21,7 @@ def server(app_server):
 
 @pytest.fixture(scope="module")
 def client(server):
-    return Client(server[0], verbose=False)
+    return app_client(server[0])
 
 
 def test_defaults_serve_the_shipped_model_on_localhost():
@@ -144,7 +145,7 @@ def test_an_oversized_upload_is_refused_before_it_is_kept(limited_server, tmp_pa
     big = tmp_path / "big.jpg"
     big.write_bytes(os.urandom(2_000_000))
     with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client is told as well
-        Client(url, verbose=False).predict(handle_file(big), False, api_name="/predict")
+        app_client(url).predict(handle_file(big), False, api_name="/predict")
 
 
 def test_old_uploads_are_deleted_from_the_cache(limited_server, tmp_path):
@@ -155,7 +156,7 @@ def test_old_uploads_are_deleted_from_the_cache(limited_server, tmp_path):
     url, cache = limited_server
     photo = tmp_path / "mine.jpg"
     Image.open(ASTRONAUT).convert("RGB").save(photo, quality=85)
-    *_, faces, _ = Client(url, verbose=False).predict(handle_file(photo), False, api_name="/predict")
+    *_, faces, _ = app_client(url).predict(handle_file(photo), False, api_name="/predict")
     assert len(faces) == 1 and list(cache.rglob("mine.jpg"))
     deadline = time.time() + 30
     while list(cache.rglob("mine.jpg")) and time.time() < deadline:

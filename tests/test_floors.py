@@ -47,9 +47,9 @@ def test_the_declared_huggingface_hub_floor_loads_the_shipped_model(tmp_path):
 
 @pytest.mark.slow
 def test_the_declared_gradio_floor_serves_the_app(tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
-    from app_server import running_app
+    from app_server import app_client, running_app
     from fer_model import DEFAULT_MODEL
 
     floor = declared_floor("gradio")
@@ -64,7 +64,7 @@ def test_the_declared_gradio_floor_serves_the_app(tmp_path):
                              text=True, timeout=120).stdout.strip()
     assert version.startswith(floor), version
     with running_app(DEFAULT_MODEL, python=python) as (url, _):
-        *_, faces, status = Client(url, verbose=False).predict(handle_file(ASTRONAUT), False, api_name="/predict")
+        *_, faces, status = app_client(url).predict(handle_file(ASTRONAUT), False, api_name="/predict")
         answer = webcam_frame(url, ASTRONAUT)
     assert len(faces) == 1 and faces[0]["label"] == "happy" and "1 face found" in status
     assert answer["frame"].startswith("data:image/jpeg;base64,") and answer["bars"].startswith("data:image/png")
