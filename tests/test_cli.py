@@ -1,27 +1,33 @@
 """A mistyped path on the command line gets one clear line and exit status 2, not a traceback."""
 
+import importlib
 import subprocess
 import sys
 
 import pytest
 
 from conftest import ROOT
+from fer_model.cli import run
 
 
-@pytest.mark.parametrize("command, says", [
-    (["app.py", "--model", "no/such/model"], "no such model folder"),
-    (["evaluate.py", "--model", "no/such/model"], "no such model folder"),
-    (["train.py", "--data", "no/such/fer2013.csv", "--out", "{tmp}/run"], "FER-2013 data not found"),
+@pytest.mark.parametrize("script, argv, says", [
+    ("app", ["--model", "no/such/model"], "no such model folder"),
+    ("evaluate", ["--model", "no/such/model"], "no such model folder"),
+    ("train", ["--data", "no/such/fer2013.csv", "--out", "{tmp}/run"], "FER-2013 data not found"),
 ])
-def test_a_wrong_path_gets_one_line_and_status_2(command, says, tmp_path):
-    command = [arg.replace("{tmp}", str(tmp_path)) for arg in command]
-    run = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], run.stderr
+def test_a_wrong_path_gets_one_line_and_status_2(script, argv, says, tmp_path, capsys):
+    """Each script's `__main__` is `cli.run(main)`; run here in-process on the same arguments."""
+    main = importlib.import_module(script).main
+    with pytest.raises(SystemExit) as exit:
+        run(main, [arg.replace("{tmp}", str(tmp_path)) for arg in argv])
+    assert exit.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
 
 
-def test_debug_shows_the_traceback():
-    command = [sys.executable, "evaluate.py", "--model", "no/such/model", "--debug"]
-    debug = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_a_real_process_exits_2_and_debug_shows_the_traceback():
+    command = [sys.executable, "evaluate.py", "--model", "no/such/model"]
+    plain = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and "no such model folder" in plain.stderr
+    debug = subprocess.run([*command, "--debug"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "no such model folder" in debug.stderr

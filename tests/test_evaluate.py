@@ -56,7 +56,7 @@ def evaluated(tmp_path_factory, fer_data):
     tmp = tmp_path_factory.mktemp("eval")
     rows = ["emotion,pixels,Usage\n"]
     for split in ("Training", "PublicTest", "PrivateTest"):
-        part = fer_data.split(split, 250)
+        part = fer_data.split(split, 100)
         rows += [f"{l},{' '.join(map(str, i.ravel()))},{split}\n" for i, l in zip(part.images, part.labels)]
     rows.append(rows[1].replace(",Training", ",PrivateTest"))  # a PrivateTest twin of a Training face
     (tmp / "data.csv").write_text("".join(rows))
@@ -96,7 +96,7 @@ def test_evaluate_writes_everything(evaluated):
     for name in ("metrics.json", "confusion_matrix.png", "reliability_diagram.png", "README.md"):
         assert (model_dir / name).exists()
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert metrics["split"] == "PrivateTest" and metrics["rows"] == 251
+    assert metrics["split"] == "PrivateTest" and metrics["rows"] == 101
     assert set(metrics["per_class"]) == set(FER2013_LABELS)
     assert metrics["columns"]["PrivateTest without Training twins"]["removed_rows"] >= 1
     assert set(metrics["columns"]) == {"PrivateTest", "PublicTest", "PrivateTest without Training twins",
