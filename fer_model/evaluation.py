@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, f1_score
-
 
 
 def headline_metrics(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, float]:
@@ -19,23 +17,32 @@ def headline_metrics(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) ->
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict:
     """Accuracy, macro/weighted F1, balanced accuracy, per-class precision/recall/F1/support and
-    the confusion matrix (rows: true label, columns: prediction), all from scikit-learn."""
-    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
-
-    classes = list(range(len(names)))
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
+    the confusion matrix (rows: true label, columns: prediction), all read off the confusion
+    matrix. A ratio with nothing to count (a class never predicted, or never present) is 0, and
+    balanced accuracy averages recall over the classes present, as scikit-learn defines them."""
+    classes = len(names)
+    matrix = np.bincount(np.asarray(labels) * classes + np.asarray(predicted), minlength=classes * classes)
+    matrix = matrix.reshape(classes, classes)
+    hits, support, predictions = np.diag(matrix), matrix.sum(1), matrix.sum(0)
+    precision, recall = _ratio(hits, predictions), _ratio(hits, support)
+    f1 = _ratio(2 * hits, support + predictions)
     return {
         "rows": int(len(labels)),
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=classes, zero_division=0)),
-        "weighted_f1": float(f1_score(labels, predicted, average="weighted", labels=classes, zero_division=0)),
-        "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+        "accuracy": float(hits.sum() / max(matrix.sum(), 1)),
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float((f1 * support).sum() / max(support.sum(), 1)),
+        "balanced_accuracy": float(recall[support > 0].mean()) if support.any() else 0.0,
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(names, precision, recall, f1, support)
         },
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
+
+
+def _ratio(counts: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """counts / totals elementwise, 0 where the total is 0."""
+    return np.divide(counts, totals, out=np.zeros(len(counts)), where=totals > 0)
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
