@@ -35,8 +35,11 @@ def _log(out):
         return list(csv.DictReader(handle))
 
 
-def test_help_documents_every_option():
-    text = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True).stdout
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exit:
+        train.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert exit.value.code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--lr", "--weight-decay", "--seed", "--resume",
                    "--limit", "--device", "--schedule", "--label-smoothing", "--class-weights"):
         assert option in text
@@ -93,13 +96,13 @@ def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path, capsys):
     """With the robustness augmentation and the weight average on, so that their state resumes too."""
     full, killed = tmp_path / "full", tmp_path / "killed"
     args = ["--epochs", "2", "--limit", "300", "--early-stopping", "0", "--ema", "0.9", "--zoom-min", "0.8", "--shift", "0.08",
             "--fill", "border", "--brightness", "0.15", "--contrast", "0.3", "--gamma", "0.3", "--blur-p", "0.2",
             "--downscale-p", "0.2"]
-    assert _run(_args(small_csv, full, *args)).returncode == 0
+    train.main(_args(small_csv, full, *args))  # in this process: only the killed run needs one of its own
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *_args(small_csv, killed, *args)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in process.stdout:  # kill once the first epoch is logged and its checkpoint is on disk
@@ -112,9 +115,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path):
     assert process.returncode == -signal.SIGKILL
     assert len(_log(killed)) < 2  # it really was cut short
     FERNet.from_pretrained(killed)  # what it left is loadable
-    resumed = _run(_args(small_csv, killed, *args, "--resume"))
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in resumed.stdout
+    train.main(_args(small_csv, killed, *args, "--resume"))
+    assert "resumed from" in capsys.readouterr().out
     assert (killed / "model.safetensors").read_bytes() == (full / "model.safetensors").read_bytes()
     final = [torch.load(d / "checkpoint.pt", weights_only=True) for d in (full, killed)]
     for part in ("model", "average"):
