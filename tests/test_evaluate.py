@@ -51,8 +51,6 @@ def test_temperature_fixes_an_overconfident_model():
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, fer_data):
     """evaluate.py run on a small real CSV with a briefly trained model."""
-    from conftest import ROOT
-
     tmp = tmp_path_factory.mktemp("eval")
     rows = ["emotion,pixels,Usage\n"]
     for split in ("Training", "PublicTest", "PrivateTest"):
