@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .labels import FER2013_LABELS, FOLDER_SPLITS, SPLITS
+from .preprocess import IMAGE_SUFFIXES
 
 IMAGE_SIZE = 48
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm")
 
 
 class DataError(ValueError):
@@ -38,6 +38,10 @@ class FERData:
     images: np.ndarray
     labels: np.ndarray
     splits: np.ndarray
+    # FER+ crowd votes, when attached by fer_model.ferplus.load_ferplus (see there).
+    crowd: np.ndarray | None = None  # (N, classes) float32 vote distributions; all zeros: no usable vote
+    crowd_majority: np.ndarray | None = None  # (N,) int64 FER+ majority label, -1 where there is none
+    not_face: np.ndarray | None = None  # (N,) bool: judged not a face by the FER+ annotators
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -49,7 +53,21 @@ class FERData:
         index = np.flatnonzero(self.splits == name)[:limit]
         if len(index) == 0:
             raise DataError(f"split {name!r} is empty in this dataset")
-        return FERData(self.images[index], self.labels[index], self.splits[index])
+        return self.take(index)
+
+    def take(self, index: np.ndarray) -> "FERData":
+        """The rows at `index`, with whatever FER+ votes are attached."""
+        def pick(array):
+            return None if array is None else array[index]
+        return FERData(self.images[index], self.labels[index], self.splits[index], pick(self.crowd),
+                       pick(self.crowd_majority), pick(self.not_face))
+
+    @property
+    def has_crowd(self) -> np.ndarray:
+        """(N,) bool: rows with a usable crowd vote distribution."""
+        if self.crowd is None:
+            raise DataError("no FER+ votes attached; load them with fer_model.ferplus.load_ferplus")
+        return self.crowd.sum(1) > 0
 
     def counts(self) -> dict[str, int]:
         """Rows per split."""
@@ -57,12 +75,25 @@ class FERData:
         return {str(n): int(c) for n, c in zip(names, counts)}
 
 
-def default_data_path(checkout: str | os.PathLike) -> Path | None:
-    """The shared FER-2013 CSV beside a checkout of this repository
-    (`CHECKOUT/../shared/fer2013/fer2013.csv.gz`), or None where it is absent. The scripts and
-    tests pass their own checkout; an installed package has no default and needs a path."""
-    path = Path(checkout).resolve().parent / "shared" / "fer2013" / "fer2013.csv.gz"
+# The folder of this package's checkout (the repository root when the package is used from a clone).
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def shared_path(*parts: str, checkout: str | os.PathLike = CHECKOUT) -> Path | None:
+    """`CHECKOUT/../shared/<parts>` where it exists, else None: the one place the default data
+    locations are worked out (an installed package, away from a checkout, has none)."""
+    path = Path(checkout).resolve().parent.joinpath("shared", *parts)
     return path if path.exists() else None
+
+
+def default_data_path(checkout: str | os.PathLike = CHECKOUT) -> Path | None:
+    """The shared FER-2013 CSV beside a checkout (`../shared/fer2013/fer2013.csv.gz`), or None."""
+    return shared_path("fer2013", "fer2013.csv.gz", checkout=checkout)
+
+
+def default_wild_path(checkout: str | os.PathLike = CHECKOUT) -> Path | None:
+    """The shared labelled photos beside a checkout (`../shared/wild_faces`, labels.csv inside), or None."""
+    return shared_path("wild_faces", "labels.csv", checkout=checkout) and shared_path("wild_faces", checkout=checkout)
 
 
 def load_fer2013(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FERData:

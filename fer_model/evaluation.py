@@ -75,3 +75,15 @@ def fit_temperature(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> 
 
     optimizer.step(closure)
     return float(log_t.exp().item())
+
+
+def crowd_metrics(logits: torch.Tensor, rows) -> dict[str, float]:
+    """FER+ scores of logits for FER-2013 rows with crowd votes attached (fer_model.ferplus):
+    accuracy and macro-F1 against the crowd's majority label (rows with one), and the cross-entropy
+    to the vote distributions (rows with a usable vote)."""
+    majority = np.flatnonzero(rows.crowd_majority >= 0)
+    names = [str(index) for index in range(logits.shape[1])]
+    scores = classification_metrics(rows.crowd_majority[majority], logits[majority].argmax(1).numpy(), names)
+    voted = np.flatnonzero(rows.has_crowd)
+    nll = F.cross_entropy(logits[voted], torch.from_numpy(rows.crowd[voted])).item() if len(voted) else float("nan")
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "nll": nll}

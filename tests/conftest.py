@@ -1,5 +1,5 @@
 """Shared fixtures: real FER-2013 rows from the shared CSV (skipped with a reason where it is
-absent) and real photos from examples/."""
+absent) and real photos from fer_model/examples/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from fer_model import default_data_path, load_fer2013
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "fer_model" / "examples"
 ASTRONAUT = EXAMPLES / "astronaut.png"  # one face
 ASTRONAUT_GRID = EXAMPLES / "astronaut_grid.jpg"  # four faces
 CAT = EXAMPLES / "chelsea_cat.jpg"  # no human face
@@ -19,7 +19,7 @@ CAT = EXAMPLES / "chelsea_cat.jpg"  # no human face
 
 @pytest.fixture(scope="session")
 def fer_csv() -> Path:
-    path = default_data_path(ROOT)
+    path = default_data_path()
     if path is None:
         pytest.skip("FER-2013 CSV not found at ../shared/fer2013/fer2013.csv.gz (tests that need real rows skip)")
     return path
@@ -37,6 +37,24 @@ def fer_data(fer_csv, fer_cache):
 
 
 @pytest.fixture(scope="session")
+def ferplus_csv() -> Path:
+    from fer_model.ferplus import default_ferplus_path
+
+    path = default_ferplus_path()
+    if path is None:
+        pytest.skip("FER+ votes not found at ../shared/ferplus/fer2013new.csv (tests that need them skip)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ferplus_data(fer_data, ferplus_csv):
+    """All of FER-2013 with the FER+ crowd votes attached."""
+    from fer_model.ferplus import load_ferplus
+
+    return load_ferplus(ferplus_csv, fer_data)
+
+
+@pytest.fixture(scope="session")
 def fer_csv_head(fer_csv) -> list[str]:
     """The header and first 400 lines of the real CSV, as text."""
     with gzip.open(fer_csv, "rt") as handle:
@@ -46,7 +64,6 @@ def fer_csv_head(fer_csv) -> list[str]:
 @pytest.fixture()
 def small_csv(tmp_path, fer_csv, fer_data) -> Path:
     """A real 2,100-row CSV: 700 rows of each split, from the shared FER-2013."""
-    import numpy as np
 
     rows = ["emotion,pixels,Usage\n"]
     for split in ("Training", "PublicTest", "PrivateTest"):
@@ -65,9 +82,14 @@ def untrained_model(tmp_path_factory) -> Path:
 
     from fer_model import FERNet
 
+    from fer_model.processor import FaceProcessor
+
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("untrained") / "model"
     FERNet().save_pretrained(folder)
+    # class distributions of its own, so that the priors change its answers as they would a trained model's
+    FaceProcessor(trained_prior=[0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17],
+                  everyday_prior=[0.09, 0.01, 0.03, 0.26, 0.14, 0.12, 0.35]).save_pretrained(folder)
     return folder
 
 
@@ -75,7 +97,7 @@ def untrained_model(tmp_path_factory) -> Path:
 def app_server(untrained_model):
     """`python app.py` really running on a free localhost port, over the untrained FERNet:
     the app tests check the plumbing, not accuracy. Yields (url, process)."""
-    from app_server import running_app
+    from fer_model.launch import running_app
 
     with running_app(untrained_model) as served:
         yield served
