@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ import torch
 from .detect import Box, FaceDetector, HaarFaceDetector
 from .model import FERNet, ModelLoadError
 from .saliency import grad_cam
-from .preprocess import ImageLike, face_views, load_image, normalize, to_grayscale
+from .preprocess import ImageLike, load_image, normalize, to_grayscale
+from .processor import FaceProcessor
 
 
 @torch.inference_mode()
@@ -37,30 +39,12 @@ def predict_logits(model: FERNet, faces: np.ndarray | torch.Tensor, batch_size: 
     return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
 
 
-def calibrated_probabilities(logits: torch.Tensor, temperature: float, views: int = 1) -> np.ndarray:
-    """softmax(logits / temperature), averaged over each run of `views` consecutive rows
-    (the views of one face): (N * views, classes) -> (N, classes)."""
-    probabilities = torch.softmax(logits.float() / temperature, dim=1)
-    return probabilities.view(-1, views, probabilities.shape[1]).mean(1).numpy()
-
-
-def views_of_crops(model: FERNet, faces: list[np.ndarray] | np.ndarray, test_time: bool = True) -> np.ndarray:
-    """Model inputs (N * V, size, size) of face crops that are already framed (FER-2013 rows, or
-    images taken whole): the config's test-time views around each whole crop, or one plain view."""
-    options = model.views
-    if not test_time:
-        options.update(scales=[1.0], flip=False)
-    options["crop_scale"] = 1.0
-    return np.concatenate([face_views(face, (0, 0, face.shape[1], face.shape[0]), **options) for face in faces])
-
-
-def predict_crops(model: FERNet, faces: list[np.ndarray] | np.ndarray, test_time: bool = True,
+def predict_crops(model: FERNet, processor: FaceProcessor, faces: list[np.ndarray] | np.ndarray,
                   batch_size: int = 512) -> np.ndarray:
-    """Calibrated probabilities (N, classes) of framed grayscale face crops, through the config's
-    test-time averaging (or a single view with `test_time=False`)."""
-    views = model.views_per_face if test_time else 1
-    logits = predict_logits(model, views_of_crops(model, faces, test_time), batch_size)
-    return calibrated_probabilities(logits, model.temperature, views)
+    """Probabilities (N, classes) of framed grayscale face crops through `processor`: its test-time
+    views, temperature and prior (``processor.single_view()`` for the model alone)."""
+    logits = predict_logits(model, processor.crop_views(faces), batch_size)
+    return processor.probabilities(logits)
 
 
 @dataclass
@@ -92,79 +76,133 @@ class FacePrediction:
 class EmotionRecognizer:
     """Detects faces and classifies the expression of each one.
 
-    Each face is cropped and averaged over views as the model's config says (`crop_scale`,
-    `tta_scales`, `tta_flip`), so every caller gets the framing the model was chosen with.
+    Each face goes through the model's :class:`FaceProcessor` (`preprocessor_config.json`):
+    cropped and averaged over views as the model was chosen with, calibrated, and read under its
+    class prior, unless `prior` says otherwise.
 
     Example:
-        >>> recognizer = EmotionRecognizer.from_pretrained()
+        >>> recognizer = EmotionRecognizer.from_pretrained(prior="balanced")
         >>> [(p.label, round(p.score, 2)) for p in recognizer.predict("photo.jpg")]
 
     Args:
-        model: a FERNet; its config gives labels, input size, normalisation, temperature, crop
-            and test-time views.
+        model: a FERNet; its config gives labels, input size and normalisation.
+        processor: crop, views, temperature and prior (default: one plain crop, T = 1, no prior).
         detector: a :class:`FaceDetector`; None classifies the whole image as one face.
         crop_side: images no larger than this on both sides are taken as face crops already (as
             FER-2013's 48x48 faces are) and classified whole, without detection.
+        prior: the class prior to assume ("trained", "balanced", "everyday" or one probability per
+            label); None keeps the processor's.
     """
 
-    def __init__(self, model: FERNet, detector: FaceDetector | None = None, crop_side: int = 96,
-                 device: Union[str, torch.device] = "cpu") -> None:
+    def __init__(self, model: FERNet, processor: FaceProcessor | None = None, detector: FaceDetector | None = None,
+                 crop_side: int = 96, device: Union[str, torch.device] = "cpu",
+                 prior: str | list[float] | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.processor = (processor or FaceProcessor(image_size=model.image_size)).with_prior(prior)
         self.detector = detector
         self.crop_side = crop_side
 
     @classmethod
     def from_pretrained(cls, path: Union[str, os.PathLike, None] = None, detector: FaceDetector | None = None,
                         **kwargs: Any) -> "EmotionRecognizer":
-        """Load a saved FERNet (default: the model shipped with the package) and the Haar detector."""
-        from . import DEFAULT_MODEL
-
-        path = DEFAULT_MODEL if path is None else path
-        if Path(path) == DEFAULT_MODEL and not (DEFAULT_MODEL / "model.safetensors").exists():
-            raise ModelLoadError(f"the shipped model is missing at {DEFAULT_MODEL}; train one with train.py "
-                                 "or pass the path of a saved model")
-        return cls(FERNet.from_pretrained(path), detector or HaarFaceDetector(), **kwargs)
+        """Load a saved model and its processor (default: the model shipped with the package) and
+        the Haar detector. Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
+        model, processor = load_pretrained(path)
+        return cls(model, processor, detector or HaarFaceDetector(), **kwargs)
 
     @property
     def labels(self) -> list[str]:
         return self.model.labels
 
+    def with_prior(self, prior: str | list[float] | None) -> "EmotionRecognizer":
+        """The same model and detector under another class prior (None or the current one: self)."""
+        if prior is None or prior == self.processor.prior:
+            return self
+        other = copy.copy(self)
+        other.processor = self.processor.with_prior(prior)
+        return other
+
     def predict(self, image: Union[ImageLike, str, os.PathLike, bytes], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for every face in `image` (largest first), or one for the whole image when
         no face is found. Accepts a path, bytes, a PIL image or a numpy array (RGB or grayscale).
         With `saliency=True` each prediction also carries its Grad-CAM map (of the plain crop)."""
+        return self.predict_boxes(*self.find_faces(image), saliency=saliency)
+
+    def find_faces(self, image: Union[ImageLike, str, os.PathLike, bytes]) -> tuple[np.ndarray, list[Box]]:
+        """The grayscale image and the boxes of its faces, as :meth:`predict` finds them (none for an
+        image no larger than `crop_side`, which is taken as a face crop)."""
         if isinstance(image, (str, os.PathLike, bytes)):
             image = load_image(image)
         gray = to_grayscale(image)
         is_crop = max(gray.shape) <= self.crop_side
-        boxes = self.detector.detect(gray) if self.detector is not None and not is_crop else []
-        return self.predict_boxes(gray, boxes, saliency=saliency)
+        return gray, self.detector.detect(gray) if self.detector is not None and not is_crop else []
 
     def predict_boxes(self, gray: np.ndarray, boxes: list[Box], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for the faces at `boxes` of a grayscale image (H, W), or for the whole
         image when `boxes` is empty (taken as a framed face crop)."""
-        face_found = bool(boxes)
-        if face_found:
-            views = np.concatenate([face_views(gray, box.as_tuple(), **self.model.views) for box in boxes])
-        else:
-            boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
-            views = views_of_crops(self.model, [gray])
-        logits = predict_logits(self.model, views, device=self.device)
-        probabilities = calibrated_probabilities(logits, self.model.temperature, self.model.views_per_face)
+        boxes, face_found, views, logits = self._logits(gray, boxes)
+        probabilities = self.processor.probabilities(logits)
         results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
-        if saliency:
-            plain = normalize(torch.from_numpy(views[::self.model.views_per_face]), self.model.mean, self.model.std)
+        if saliency:  # of view 0 of each face: the plain crop (FaceProcessor.face_views)
+            plain = normalize(torch.from_numpy(views[::self.processor.views_per_face]), self.model.mean, self.model.std)
             plain = plain.to(self.device).contiguous(memory_format=torch.channels_last)
             maps = grad_cam(self.model, plain, torch.from_numpy(probabilities.argmax(1))).cpu().numpy()
             for result, heatmap in zip(results, maps):
                 result.saliency = heatmap
         return results
 
+    def predict_priors(self, image: Union[ImageLike, str, os.PathLike, bytes],
+                       priors: list[str | list[float]]) -> list[list[FacePrediction]]:
+        """What :meth:`predict` returns under each of `priors`, from one detection and one forward
+        pass (the prior only changes how the logits become probabilities)."""
+        boxes, face_found, _, logits = self._logits(*self.find_faces(image))
+        return [[self._result(box, row, face_found) for box, row in
+                 zip(boxes, self.processor.with_prior(prior).probabilities(logits))] for prior in priors]
+
+    def _logits(self, gray: np.ndarray, boxes: list[Box]) -> tuple[list[Box], bool, np.ndarray, torch.Tensor]:
+        """(boxes, whether a face was found, the model inputs (N * V, size, size), their logits)."""
+        face_found = bool(boxes)
+        if face_found:
+            views = np.concatenate([self.processor.face_views(gray, box.as_tuple()) for box in boxes])
+        else:
+            boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
+            views = self.processor.crop_views([gray])
+        return boxes, face_found, views, predict_logits(self.model, views, device=self.device)
+
     def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
         """Probabilities (N, classes) for framed grayscale face crops of any size, in one batch."""
-        return predict_crops(self.model, faces)
+        return predict_crops(self.model, self.processor, faces)
 
     def _result(self, box: Box, probabilities: np.ndarray, face_found: bool) -> FacePrediction:
         named = {label: float(p) for label, p in zip(self.labels, probabilities)}
         return FacePrediction(box.as_tuple(), max(named, key=named.get), named, face_found)
+
+
+def load_pretrained(path: Union[str, os.PathLike, None] = None) -> tuple[FERNet, FaceProcessor]:
+    """The network and its processor from one model folder (default: the model shipped with the
+    package): the one call every entry point loads a model through."""
+    from . import DEFAULT_MODEL
+
+    path = DEFAULT_MODEL if path is None else path
+    if Path(path) == DEFAULT_MODEL and not (DEFAULT_MODEL / "model.safetensors").exists():
+        raise ModelLoadError(f"the shipped model is missing at {DEFAULT_MODEL}; train one with train.py "
+                             "or pass the path of a saved model")
+    model = FERNet.from_pretrained(path)
+    return model, FaceProcessor.from_pretrained(path if Path(path).is_dir() else _hub_folder(str(path)))
+
+
+def _hub_folder(repo_id: str) -> Path:
+    """The local snapshot of a Hub model's configs (preprocessor_config.json where it has one)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from .model import CONFIG_NAME
+    from .processor import PROCESSOR_NAME
+
+    folder = Path(hf_hub_download(repo_id, CONFIG_NAME)).parent
+    try:
+        hf_hub_download(repo_id, PROCESSOR_NAME)
+    except EntryNotFoundError:  # a folder of the older layout: the settings are in config.json
+        pass
+    return folder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import tempfile
@@ -20,6 +19,9 @@ from .labels import FER2013_LABELS
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
+# Inference settings that folders written before preprocessor_config.json kept in config.json
+# (fer_model.processor reads them from there; the network ignores them).
+LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature")
 
 
 class ModelLoadError(ValueError):
@@ -63,12 +65,10 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         hidden_size: width of the hidden fully connected layer.
         conv_dropout: Dropout2d probability after the conv blocks.
         fc_dropout: dropout probability before the output layer.
-        temperature: logits are divided by it before the softmax at inference (calibration).
-        crop_scale: side of the square cropped around a detected face, relative to the detector's
-            box (1.0: the box itself, which frames a face about as FER-2013 does).
-        tta_scales: test-time averaging at inference: the probabilities of crops at these scales
-            (relative to `crop_scale`) are averaged. [1.0]: a single crop.
-        tta_flip: also average over the mirror image of every crop.
+
+    How faces are cropped, which test-time views are averaged, the temperature and the class
+    prior are inference settings, not the network's: :class:`fer_model.processor.FaceProcessor`,
+    saved beside the weights as `preprocessor_config.json`.
     """
 
     def __init__(
@@ -81,10 +81,6 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         hidden_size: int = 512,
         conv_dropout: float = 0.25,
         fc_dropout: float = 0.5,
-        temperature: float = 1.0,
-        crop_scale: float = 1.2,
-        tta_scales: list[float] = [1.0],
-        tta_flip: bool = False,
     ) -> None:
         super().__init__()
         if image_size % (2 ** len(channels)):
@@ -92,10 +88,6 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         self.labels = list(labels)
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
-        self.temperature = float(temperature)
-        if crop_scale <= 0 or not tta_scales or min(tta_scales) <= 0:
-            raise ValueError(f"crop_scale ({crop_scale}) and tta_scales ({tta_scales}) must be positive")
-        self.crop_scale, self.tta_scales, self.tta_flip = float(crop_scale), [float(s) for s in tta_scales], bool(tta_flip)
         widths = [len(self.mean), *channels]
         self.features = nn.Sequential(*[_conv_block(i, o) for i, o in zip(widths, widths[1:])])
         side = image_size // 2 ** len(channels)
@@ -125,22 +117,9 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         return {"mean": self.mean, "std": self.std, "image_size": self.image_size}
 
     @property
-    def views(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`fer_model.preprocess.face_views`: the default inference path."""
-        return {"size": self.image_size, "crop_scale": self.crop_scale, "scales": self.tta_scales, "flip": self.tta_flip}
-
-    @property
-    def views_per_face(self) -> int:
-        """How many model inputs the default path makes of one face."""
-        return len(self.tta_scales) * (2 if self.tta_flip else 1)
-
-    @property
     def config(self) -> dict[str, Any]:
-        """The constructor arguments as saved to `config.json` (temperature included as it is now)."""
-        config = dict(self._hub_mixin_config or {})
-        config.update(temperature=self.temperature, crop_scale=self.crop_scale, tta_scales=self.tta_scales,
-                      tta_flip=self.tta_flip)
-        return config
+        """The constructor arguments as saved to `config.json`."""
+        return dict(self._hub_mixin_config or {})
 
     def save_pretrained(
         self,
@@ -156,7 +135,9 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         describes the network and says it has not been evaluated yet).
 
         Each file is written beside its target and renamed into place, so a crash never leaves a
-        half-written or mismatched pair. With `push_to_hub=True` the folder is then uploaded.
+        half-written or mismatched pair. With `push_to_hub=True` the network is then uploaded as
+        the mixin's `push_to_hub` does; a whole model folder (processor, evaluated card, records)
+        is published with `python -m fer_model.hub push FOLDER REPO_ID`.
         """
         save_directory = Path(save_directory)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
@@ -164,25 +145,11 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         write_config(save_directory, config or self.config)
         card_path = save_directory / "README.md"
         if not card_path.exists():
-            from .card import unevaluated_card
-
             text = unevaluated_card(save_directory, self)
             atomic_write(card_path, lambda path: Path(path).write_text(text))
         if push_to_hub:
-            from .hub import push
-
-            return push(save_directory, repo_id or save_directory.name, private=push_to_hub_kwargs.get("private", False),
-                        token=push_to_hub_kwargs.get("token"))
+            return self.push_to_hub(repo_id or save_directory.name, config=config, **push_to_hub_kwargs)
         return None
-
-    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, **unused: Any) -> str:
-        """Publish this model through :func:`fer_model.hub.push` (the one publish path: it saves,
-        loads the folder back and checks the card and login before uploading); returns the commit URL."""
-        from .hub import push
-
-        with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(folder)
-            return push(folder, repo_id, private=private, token=token)
 
     @classmethod
     def _from_pretrained(
@@ -200,7 +167,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         resume_download: bool | None = None,  # passed by huggingface_hub < 1.0 (unused)
         **model_kwargs: Any,
     ) -> "FERNet":
-        model = cls(**model_kwargs)
+        model = cls(**{key: value for key, value in model_kwargs.items() if key not in LEGACY_KEYS})
         if os.path.isdir(model_id):
             weights = _local_weights(Path(model_id))
         else:
@@ -229,6 +196,25 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         except (json.JSONDecodeError, TypeError) as error:
             raise ModelLoadError(f"{path}/{CONFIG_NAME}: not a valid FERNet config ({error})") from error
+
+
+def unevaluated_card(model_dir: Path, model: FERNet) -> str:
+    """The card of a freshly saved model: its metadata, network and labels, and how to measure it.
+    evaluate.py replaces it with the full card (fer_model.card)."""
+    from huggingface_hub import ModelCardData
+
+    data = ModelCardData(license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
+                         pipeline_tag=HUB_METADATA["pipeline_tag"], tags=list(HUB_METADATA["tags"]), datasets=["fer2013"])
+    parameters = sum(p.numel() for p in model.parameters())
+    body = (
+        "# FERNet: facial expression recognition\n\n"
+        f"A {parameters:,}-parameter CNN that reads a {model.image_size}x{model.image_size} grayscale face as one of: "
+        f"{', '.join(model.labels)}. Load it with `FERNet.from_pretrained` or "
+        "`EmotionRecognizer.from_pretrained` from the fer_model package.\n\n"
+        "**Not evaluated yet.** Measure it, and replace this card with one that reports the figures, with\n\n"
+        f"    python evaluate.py --model {model_dir} --update-model\n"
+    )
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
 def _local_weights(folder: Path) -> Path:
@@ -271,18 +257,6 @@ def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
     """Write `folder/config.json` (atomically): the one writer of model configs."""
     text = json.dumps(config, sort_keys=True, indent=2)
     atomic_write(Path(folder) / CONFIG_NAME, lambda path: Path(path).write_text(text))
-
-
-def update_config(folder: str | os.PathLike, **changes: Any) -> dict[str, Any]:
-    """Change entries of a saved model's config.json (e.g. the fitted temperature, the chosen crop),
-    refusing names FERNet does not take; returns the new config."""
-    config = json.loads((Path(folder) / CONFIG_NAME).read_text())
-    unknown = sorted(set(changes) - set(inspect.signature(FERNet.__init__).parameters))
-    if unknown:
-        raise ValueError(f"not FERNet config entries: {', '.join(unknown)}")
-    config.update(changes)
-    write_config(folder, config)
-    return config
 
 
 def atomic_write(target: str | os.PathLike, write: Any) -> None:

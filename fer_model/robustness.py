@@ -18,6 +18,7 @@ from PIL import Image
 from .evaluation import classification_metrics
 from .model import FERNet
 from .preprocess import crop_face, resize_face
+from .processor import FaceProcessor
 
 Perturbation = Callable[[np.ndarray, int], np.ndarray]  # (face (H, W) uint8, row index) -> face
 
@@ -107,15 +108,16 @@ def perturb(faces: np.ndarray, name: str) -> np.ndarray:
     return np.stack([apply(face, index) for index, face in enumerate(faces)])
 
 
-def robustness_table(model: FERNet, faces: np.ndarray, labels: np.ndarray, test_time: bool = False,
-                     names: list[str] | None = None) -> dict[str, dict]:
-    """Accuracy and macro-F1 of `model` under each perturbation (the config's test-time views
-    when `test_time`, else a single crop), plus the mean over the perturbed rows."""
+def robustness_table(model: FERNet, processor: FaceProcessor, faces: np.ndarray, labels: np.ndarray,
+                     names: list[str] | None = None, progress=lambda items, desc: items) -> dict[str, dict]:
+    """Accuracy and macro-F1 of `model` through `processor` (``processor.single_view()`` for the
+    model alone) under each perturbation, plus the mean over the perturbed rows."""
     from .inference import predict_crops
 
     table = {}
-    for name in names or list(PERTURBATIONS):
-        predicted = predict_crops(model, perturb(faces, name), test_time=test_time).argmax(1)
+    views = "one crop" if processor.views_per_face == 1 else f"{processor.views_per_face} views"
+    for name in progress(names or list(PERTURBATIONS), desc=f"robustness ({views})"):
+        predicted = predict_crops(model, processor, perturb(faces, name)).argmax(1)
         metrics = classification_metrics(labels, predicted, model.labels)
         table[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     perturbed = [row for name, row in table.items() if name != "clean"]
@@ -139,11 +141,20 @@ def load_labelled_photos(folder: str | Path, labels: list[str]) -> tuple[list[Pa
     return [folder / row["file"] for row in rows], np.array([index[row["label"]] for row in rows])
 
 
-def photo_metrics(recognizer, photos: list[Path], labels: np.ndarray) -> dict:
+def photo_metrics(recognizer, photos: list[Path], labels: np.ndarray, priors: list[str] | None = None,
+                  progress=lambda items, desc: items) -> dict:
     """Metrics of the top (largest) face of each photo through `recognizer.predict`, the default path,
-    with the share of photos where a face was detected."""
-    predictions = [recognizer.predict(path)[0] for path in photos]
-    predicted = np.array([recognizer.labels.index(p.label) for p in predictions])
-    metrics = classification_metrics(labels, predicted, recognizer.labels)
-    metrics["faces_found"] = float(np.mean([p.face_found for p in predictions]))
-    return metrics
+    with the share of photos where a face was detected. With `priors`, {prior: metrics}, each photo
+    read, searched and run through the model once (EmotionRecognizer.predict_priors)."""
+    outcomes = {prior: [] for prior in priors or [None]}
+    found = []
+    for path in progress(photos, desc="wild_faces photos"):
+        answers = recognizer.predict_priors(path, list(outcomes))
+        found.append(answers[0][0].face_found)
+        for predicted, faces in zip(outcomes.values(), answers):
+            predicted.append(recognizer.labels.index(faces[0].label))
+    results = {}
+    for prior, predicted in outcomes.items():
+        results[prior] = classification_metrics(labels, np.array(predicted), recognizer.labels)
+        results[prior]["faces_found"] = float(np.mean(found))
+    return results if priors else results[None]

@@ -34,24 +34,18 @@ def test_shapes_and_finite_outputs(batch):
 
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = FERNet(temperature=1.3).eval()
+    model = FERNet().eval()
     model.save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["labels"] == list(FER2013_LABELS)
     assert config["image_size"] == 48 and config["mean"] == [0.5] and config["std"] == [0.5]
-    assert config["channels"] == [64, 128, 256] and config["hidden_size"] == 512 and config["temperature"] == 1.3
+    assert config["channels"] == [64, 128, 256] and config["hidden_size"] == 512
+    assert not {"temperature", "crop_scale", "tta_scales", "tta_flip"} & set(config)  # the processor's, not the network's
     loaded = FERNet.from_pretrained(tmp_path)
-    assert not loaded.training and loaded.temperature == 1.3
+    assert not loaded.training
     x = torch.randn(4, 1, 48, 48)
     assert torch.equal(model(x), loaded(x))
-
-
-def test_config_records_a_changed_temperature(tmp_path):
-    model = FERNet()
-    model.temperature = 1.7
-    model.save_pretrained(tmp_path)
-    assert FERNet.from_pretrained(tmp_path).temperature == 1.7
 
 
 def test_strict_load_names_the_mismatched_tensor(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image
 from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, load_image, to_grayscale
 from fer_model.augment import AugmentConfig, augment_batch, gaussian_blur, round_trip, sample_params
 from fer_model.inference import predict_crops
-from fer_model.model import update_config
+from fer_model.processor import FaceProcessor, ProcessorError, update_processor
 from fer_model.preprocess import crop_face, face_views
 from fer_model.robustness import PERTURBATIONS, perturb, robustness_table
 
@@ -108,30 +108,28 @@ def saved_model(tmp_path):
     return tmp_path
 
 
-def test_views_travel_in_the_config_and_the_recognizer_averages_them(saved_model, monkeypatch):
-    config = update_config(saved_model, crop_scale=1.1, tta_scales=[1.0, 0.9, 1.1], tta_flip=True)
-    assert json.loads((saved_model / "config.json").read_text()) == config
+def test_views_travel_in_the_processor_and_the_recognizer_averages_them(saved_model, monkeypatch):
+    processor = update_processor(saved_model, crop_scale=1.1, tta_scales=[1.0, 0.9, 1.1], tta_flip=True)
+    assert json.loads((saved_model / "preprocessor_config.json").read_text()) == processor.to_dict()
     recognizer = EmotionRecognizer.from_pretrained(saved_model)
-    assert recognizer.model.crop_scale == 1.1 and recognizer.model.views_per_face == 6
+    assert recognizer.processor.crop_scale == 1.1 and recognizer.processor.views_per_face == 6
     sizes = []
     forward = recognizer.model.forward
     monkeypatch.setattr(recognizer.model, "forward", lambda x: sizes.append(x.shape[0]) or forward(x))
     face = recognizer.predict(ASTRONAUT)[0]
     assert sizes == [6] and sum(face.probabilities.values()) == pytest.approx(1, abs=1e-5)
-    # the average of the six views' probabilities, computed by hand
+    # the average of the six views' probabilities, computed by hand from the crops of preprocess.face_views
     gray = to_grayscale(load_image(ASTRONAUT))
-    views = face_views(gray, face.box, **recognizer.model.views)
-    single = FERNet.from_pretrained(saved_model)
-    single.tta_scales, single.tta_flip = [1.0], False
-    by_hand = predict_crops(single, list(views)).mean(0)
+    views = face_views(gray, face.box, size=48, crop_scale=1.1, scales=[1.0, 0.9, 1.1], flip=True)
+    by_hand = predict_crops(FERNet.from_pretrained(saved_model), FaceProcessor(), list(views)).mean(0)
     assert list(face.probabilities.values()) == pytest.approx(by_hand.tolist(), abs=1e-5)
 
 
-def test_update_config_refuses_unknown_entries(saved_model):
-    with pytest.raises(ValueError, match="crop_pct"):
-        update_config(saved_model, crop_pct=0.9)
-    with pytest.raises(ValueError, match="positive"):
-        FERNet(crop_scale=0)
+def test_update_processor_refuses_unknown_entries(saved_model):
+    with pytest.raises(ProcessorError, match="crop_pct"):
+        update_processor(saved_model, crop_pct=0.9)
+    with pytest.raises(ProcessorError, match="positive"):
+        FaceProcessor(crop_scale=0)
 
 
 def test_perturbations_are_deterministic_and_change_the_faces(fer_data):
@@ -147,7 +145,7 @@ def test_robustness_table_reports_every_perturbation_and_their_mean(fer_data):
     torch.manual_seed(0)
     model = FERNet().eval()
     faces, labels = fer_data.images[:64], fer_data.labels[:64]
-    table = robustness_table(model, faces, labels, names=["clean", "blur sigma 1 px", "JPEG quality 30"])
+    table = robustness_table(model, FaceProcessor(), faces, labels, names=["clean", "blur sigma 1 px", "JPEG quality 30"])
     assert list(table) == ["clean", "blur sigma 1 px", "JPEG quality 30", "mean of perturbed"]
     assert table["mean of perturbed"]["accuracy"] == pytest.approx(
         (table["blur sigma 1 px"]["accuracy"] + table["JPEG quality 30"]["accuracy"]) / 2)
@@ -159,10 +157,10 @@ def test_the_second_look_finds_faces_in_real_tightly_framed_photos():
     the faces the plain cascade misses because they fill the frame."""
     import csv
 
-    from conftest import ROOT
+    from fer_model.data import default_wild_path
 
-    folder = ROOT.parent / "shared" / "wild_faces"
-    if not (folder / "labels.csv").exists():
+    folder = default_wild_path()
+    if folder is None:
         pytest.skip("wild_faces not found at ../shared/wild_faces")
     with open(folder / "labels.csv", newline="") as handle:
         grays = [to_grayscale(load_image(folder / row["file"])) for row, _ in zip(csv.DictReader(handle), range(80))]
