@@ -9,28 +9,29 @@ al. 2022), or WiSE-FT when it interpolates a robust fine-tune with its starting 
 were trained apart (different seeds from scratch) do not average; measure before shipping
 (`bench/choose_views.py` and `evaluate.py` on the output, chosen on PublicTest and wild_faces).
 
+The average is taken with torch.optim.swa_utils.AveragedModel (a running mean weighted as asked).
 BatchNorm's running means and variances are not linear in the weights, and the ones a run kept
-were measured on augmented faces; they are re-estimated in one pass over the Training rows and
-their mirror images (train mode, no gradients, a plain mean over the batches). Only the Training
-split is read. The output folder gets the last model's config (labels, normalisation, views), its
-training record and logs, and a `soup` entry in training_config.json with the command that made it.
+were measured on augmented faces; swa_utils.update_bn re-estimates them in one pass over the
+Training rows and their mirror images (train mode, no gradients, a plain mean over the batches).
+Only the Training split is read. The output folder gets the last model's config and processor
+(labels, normalisation, crop, views, temperature, prior), its training record and logs, and a
+`soup` entry in training_config.json with the command that made it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, update_bn
 
-import train
 from fer_model import FERNet, default_data_path, load_fer2013
-from fer_model.model import ModelLoadError, atomic_write
+from fer_model.inference import load_pretrained
+from fer_model.model import ModelLoadError
 from fer_model.preprocess import normalize
-
-ROOT = Path(__file__).resolve().parent
+from fer_model.records import copy_records, read_training_config, write_training_config
 
 
 def weights_problem(weights: list[float], models: int) -> str | None:
@@ -43,8 +44,9 @@ def weights_problem(weights: list[float], models: int) -> str | None:
 
 
 def average_weights(models: list[FERNet], weights: list[float]) -> dict[str, torch.Tensor]:
-    """The weighted mean of the models' floating-point tensors (weights sum to 1); integer buffers
-    (BatchNorm's batch counters) come from the last model. The models must share one config."""
+    """The weighted mean of the models' parameters (weights sum to 1), as a state dict of the last
+    model (its buffers, BatchNorm statistics included, are measured again by recompute_batchnorm).
+    The models must share one network config."""
     if problem := weights_problem(weights, len(models)):
         raise ValueError(problem)
     first = models[0].config
@@ -53,28 +55,29 @@ def average_weights(models: list[FERNet], weights: list[float]) -> dict[str, tor
         if any(model.config.get(key) != first.get(key) for key in shape):
             raise ModelLoadError("the models differ in " + ", ".join(
                 key for key in shape if model.config.get(key) != first.get(key)) + ": only one network's weights average")
-    states = [model.state_dict() for model in models]
-    return {name: sum(w * state[name].float() for w, state in zip(weights, states)).to(tensor.dtype)
-            if tensor.is_floating_point() else states[-1][name].clone()
-            for name, tensor in states[-1].items()}
+    seen = [sum(weights[:k + 1]) for k in range(len(weights))]  # the weight behind the running mean after model k
+
+    def weighted(averaged, new, count):  # a running mean that gives model k its weight
+        k = int(count)
+        return averaged + (new - averaged) * (weights[k] / seen[k] if seen[k] else 0.0)
+
+    average = AveragedModel(models[-1], avg_fn=weighted)
+    for model in models:
+        average.update_parameters(model)
+    return {**models[-1].state_dict(), **{name: tensor for name, tensor in average.module.state_dict().items()
+                                          if name in dict(models[-1].named_parameters())}}
 
 
-@torch.no_grad()
 def recompute_batchnorm(model: FERNet, faces: torch.Tensor, batch_size: int = 256) -> FERNet:
-    """Replace every BatchNorm layer's running mean and variance with their average over batches
-    of `faces` (uint8, (N, size, size)) and their mirror images, measured in train mode; the
-    model's weights are not touched and it is returned in eval mode."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # None: a cumulative mean over the batches, not an exponential one
-    model.train()
-    for start in range(0, len(faces), batch_size):
-        batch = normalize(faces[start:start + batch_size], model.mean, model.std)  # (B, 1, size, size)
-        model(torch.cat([batch, batch.flip(-1)]).contiguous(memory_format=torch.channels_last))
-    for layer, momentum in zip(layers, momenta):
-        layer.momentum = momentum
+    """Replace every BatchNorm layer's running mean and variance with their mean over batches of
+    `faces` (uint8, (N, size, size)) and their mirror images (swa_utils.update_bn: train mode, no
+    gradients, a cumulative mean); the weights are not touched and the model is returned in eval mode."""
+    def batches():
+        for start in range(0, len(faces), batch_size):
+            batch = normalize(faces[start:start + batch_size], model.mean, model.std)  # (B, 1, size, size)
+            yield torch.cat([batch, batch.flip(-1)]).contiguous(memory_format=torch.channels_last)
+
+    update_bn(batches(), model)
     return model.eval()
 
 
@@ -83,7 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("models", nargs="+", help="saved model folders (the last one's config and record are kept)")
     parser.add_argument("--weights", help="comma-separated weights, one per model, summing to 1 (default: equal)")
     parser.add_argument("--out", required=True, help="folder to write the averaged model to")
-    parser.add_argument("--data", default=str(default_data_path(ROOT)), help="FER-2013 CSV (only Training is read)")
+    default = default_data_path()
+    parser.add_argument("--data", default=str(default) if default else None,
+                        help="FER-2013 CSV (only Training is read; default: %(default)s)")
     parser.add_argument("--limit", type=int, help="use only the first N Training rows for BatchNorm (for tests)")
     args = parser.parse_args(argv)
     try:
@@ -93,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--weights: not a comma-separated list of numbers: {args.weights!r}")
     if problem := weights_problem(args.weights, len(args.models)):
         parser.error(f"--weights: {problem}")
+    if args.data is None:
+        parser.error("--data is required: no FER-2013 CSV found at the default location")
     return args
 
 
@@ -100,24 +107,23 @@ def main(argv: list[str] | None = None) -> FERNet:
     args = parse_args(argv)
     models = [FERNet.from_pretrained(path) for path in args.models]
     last = Path(args.models[-1])
-    model = models[-1]  # keeps its config (labels, normalisation, views); gets the averaged tensors
+    model, processor = load_pretrained(last)  # keeps its config and processor; gets the averaged tensors
     model.load_state_dict(average_weights(models, args.weights))
     rows = load_fer2013(args.data).split("Training", limit=args.limit)
     recompute_batchnorm(model, torch.from_numpy(rows.images))
     out = Path(args.out)
     model.save_pretrained(out)
-    records = [Path(path) / "training_config.json" for path in args.models]
-    training = json.loads(records[-1].read_text()) if records[-1].exists() else {}
+    processor.save_pretrained(out)
+    training = read_training_config(last) or {}
     command = ["python", "soup.py", *args.models, "--weights", ",".join(f"{w:g}" for w in args.weights),
                "--out", str(out)]
     training["soup"] = {
         "models": list(args.models), "weights": args.weights, "batchnorm_rows": len(rows.labels),
-        "training_configs": [json.loads(r.read_text()) if r.exists() else None for r in records],
+        "training_configs": [read_training_config(path) for path in args.models],
         "command": shlex.join(command), "out": str(out),
     }
-    train.copy_records(last, out)  # the last model's logs travel with it
-    text = json.dumps(training, indent=2)
-    atomic_write(out / "training_config.json", lambda path: Path(path).write_text(text))
+    copy_records(last, out)  # the last model's logs travel with it
+    write_training_config(out, training)
     print(f"averaged {len(models)} models (weights {args.weights}), BatchNorm measured on {len(rows.labels)} "
           f"Training rows and their mirror images; saved to {out}")
     return model

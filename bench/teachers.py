@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import train  # noqa: E402
+from fer_model import training  # noqa: E402
 from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
 from fer_model.evaluation import headline_metrics  # noqa: E402
 from fer_model.inference import predict_logits  # noqa: E402
@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("teachers", nargs="+", help="saved model folders")
     parser.add_argument("--student", help="a distilled model, measured alone beside them")
-    parser.add_argument("--data", default=str(default_data_path(ROOT)))
+    parser.add_argument("--data", default=str(default_data_path()))
     args = parser.parse_args()
     val = load_fer2013(args.data).split("PublicTest")
     images = torch.from_numpy(val.images)
@@ -43,9 +43,9 @@ def main() -> None:
         mirrored = torch.softmax(predict_logits(model, images.flip(-1)), dim=1)
         report(f"{path} alone", plain)
         report(f"{path} + mirror image", (plain + mirrored) / 2)
-    config = train.parse_args(["--data", args.data, "--teacher", ",".join(args.teachers), "--distill", "1",
+    config = training.parse_args(["--data", args.data, "--teacher", ",".join(args.teachers), "--distill", "1",
                                "--distill-temperature", "1"])
-    report("all of them averaged (train.py, T=1)", train.teacher_targets(config, images, torch.device("cpu")))
+    report("all of them averaged (train.py, T=1)", training.teacher_targets(config, images, torch.device("cpu")))
     if args.student:
         report(f"{args.student} alone", torch.softmax(predict_logits(FERNet.from_pretrained(args.student), images), 1))
 

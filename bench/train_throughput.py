@@ -28,7 +28,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import train  # noqa: E402
+from fer_model import training  # noqa: E402
 from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
 from fer_model.augment import AugmentConfig, augment_batch  # noqa: E402
 from fer_model.preprocess import normalize  # noqa: E402
@@ -71,18 +71,19 @@ def reference_images_per_second(images: np.ndarray, labels: np.ndarray, batch: i
 
 
 def pipeline_images_per_second(images: np.ndarray, labels: np.ndarray, batch: int, steps: int) -> tuple[float, str]:
-    config = train.parse_args(["--data", "unused", "--batch-size", str(batch), "--epochs", "1"])
+    config = training.parse_args(["--data", "unused", "--batch-size", str(batch), "--epochs", "1"])
     device = torch.device("cpu")
-    amp = train.autocast_dtype(config, device)
+    amp = training.autocast_dtype(config, device)
     torch.manual_seed(0)
     model = FERNet().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = train.make_scheduler(config, optimizer, steps)
+    scheduler = training.make_scheduler(config, optimizer, steps)
     n = batch * (steps + 3)
     x, y = torch.from_numpy(images[:n]), torch.from_numpy(labels[:n])
-    train.train_one_epoch(model, optimizer, scheduler, x[: batch * 3], y[: batch * 3], None, config, 0, device, amp, 0, 1)
-    result = train.train_one_epoch(model, optimizer, scheduler, x[: batch * steps], y[: batch * steps], None, config, 1,
-                                   device, amp, 0, 1)
+    warm_up = training.Run(config, model, model, optimizer, scheduler, x[: batch * 3], y[: batch * 3], device, amp)
+    training.train_one_epoch(warm_up, 0)
+    run = training.Run(config, model, model, optimizer, scheduler, x[: batch * steps], y[: batch * steps], device, amp)
+    result = training.train_one_epoch(run, 1)
     return result["images_per_second"], (str(amp) if amp else "fp32")
 
 
@@ -122,7 +123,7 @@ def matmul_flops_per_second(dtype: torch.dtype, size: int = 2048, repeats: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(default_data_path(ROOT)), help="FER-2013 CSV (default: %(default)s)")
+    parser.add_argument("--data", default=str(default_data_path()), help="FER-2013 CSV (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()

@@ -9,9 +9,7 @@ import torch
 
 import soup
 from fer_model import FERNet, ModelLoadError
-from fer_model.data import FERData
-
-ROOT = soup.ROOT
+from fer_model.processor import FaceProcessor
 
 
 def _model(seed: int, **config) -> FERNet:
@@ -50,20 +48,25 @@ def test_batchnorm_statistics_are_those_of_the_rows(fer_data):
     assert first.momentum == 0.1  # restored for whoever trains the model further
 
 
-def test_soup_command_writes_a_loadable_model_and_its_record(small_csv, tmp_path, monkeypatch):
+def test_soup_command_writes_a_loadable_model_and_its_record(small_csv, tmp_path):
     folders = []
     for seed in (0, 1):
         folder = tmp_path / f"m{seed}"
         _model(seed).save_pretrained(folder)
+        FaceProcessor(crop_scale=1.0 + seed / 10, temperature=1.5).save_pretrained(folder)
         (folder / "training_config.json").write_text(json.dumps({"out": str(folder), "seed": seed}))
         (folder / "log.csv").write_text("epoch,val_macro_f1\n1,0.5\n")
         folders.append(str(folder))
-    requested = []
-    split = FERData.split
-    monkeypatch.setattr(FERData, "split", lambda self, name, limit=None: requested.append(name) or split(self, name, limit))
     out = tmp_path / "soup"
     soup.main([*folders, "--weights", "0.3,0.7", "--out", str(out), "--data", str(small_csv), "--limit", "200"])
-    assert requested == ["Training"]  # never PublicTest or PrivateTest
+    # only Training rows are read: the same soup from a CSV without the test splits is the same file
+    training_only = tmp_path / "training_only.csv"
+    training_only.write_text("".join(row for row in small_csv.read_text().splitlines(keepends=True)
+                                     if not row.rstrip().endswith("Test")))
+    soup.main([*folders, "--weights", "0.3,0.7", "--out", str(tmp_path / "again"), "--data", str(training_only),
+               "--limit", "200"])
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "again" / "model.safetensors").read_bytes()
+    assert FaceProcessor.from_pretrained(out) == FaceProcessor.from_pretrained(folders[-1])  # the last one's processor
     model = FERNet.from_pretrained(out)
     expected = soup.average_weights([FERNet.from_pretrained(f) for f in folders], [0.3, 0.7])
     name = next(key for key, value in expected.items() if value.ndim == 4)  # a conv kernel: untouched by BatchNorm

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import train
-from fer_model import FERNet
+from fer_model import FERNet, training
 from fer_model.inference import predict_logits
+from fer_model.records import teacher_records
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = {"config.json", "model.safetensors", "README.md", "training_config.json", "log.csv", "curves.png", "checkpoint.pt"}
@@ -37,7 +38,7 @@ def _log(out):
 
 def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit) as exit:
-        train.parse_args(["--help"])
+        training.parse_args(["--help"])
     text = capsys.readouterr().out
     assert exit.value.code == 0
     for option in ("--data", "--out", "--epochs", "--batch-size", "--lr", "--weight-decay", "--seed", "--resume",
@@ -47,26 +48,26 @@ def test_help_documents_every_option(capsys):
 
 
 def test_reference_defaults():
-    config = train.parse_args(["--data", "x.csv"])
+    config = training.parse_args(["--data", "x.csv"])
     assert (config.lr, config.weight_decay, config.batch_size, config.epochs) == (1e-3, 1e-4, 64, 60)
     assert (config.schedule, config.plateau_patience, config.early_stopping, config.seed) == ("plateau", 3, 7, 42)
-    assert (config.flip_p, config.degrees, config.crop_scale) == (0.5, 10.0, 0.9)
+    assert (config.flip_p, config.degrees, config.crop_area) == (0.5, 10.0, 0.9)
     assert config.label_smoothing == 0.0 and config.class_weights == "none"
 
 
 def test_shards_cover_each_epoch_once():
-    config = train.parse_args(["--data", "x.csv", "--batch-size", "8"])
-    shards = [torch.cat(train.epoch_batches(101, config, 3, rank, 2)) for rank in range(2)]
+    config = training.parse_args(["--data", "x.csv", "--batch-size", "8"])
+    shards = [torch.cat(training.epoch_batches(101, config, 3, rank, 2)) for rank in range(2)]
     assert len(shards[0]) == len(shards[1]) == 50
     assert len(set(torch.cat(shards).tolist())) == 100
-    assert not torch.equal(torch.cat(train.epoch_batches(101, config, 4, 0, 1)), torch.cat(train.epoch_batches(101, config, 3, 0, 1)))
+    assert not torch.equal(torch.cat(training.epoch_batches(101, config, 4, 0, 1)), torch.cat(training.epoch_batches(101, config, 3, 0, 1)))
 
 
 def test_class_weights_lift_rare_classes():
     labels = np.array([0] * 90 + [1] * 10)
-    balanced = train.class_weights(labels, 2, "balanced")
+    balanced = training.class_weights(labels, 2, "balanced")
     assert balanced[1] / balanced[0] == pytest.approx(9.0)
-    assert train.class_weights(labels, 2, "sqrt")[1] / train.class_weights(labels, 2, "sqrt")[0] == pytest.approx(3.0)
+    assert training.class_weights(labels, 2, "sqrt")[1] / training.class_weights(labels, 2, "sqrt")[0] == pytest.approx(3.0)
     assert (balanced[torch.tensor(labels)].mean()).item() == pytest.approx(1.0)
 
 
@@ -85,14 +86,14 @@ def test_training_writes_a_loadable_model(small_csv, tmp_path):
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
 
 
-def test_training_never_touches_private_test(small_csv, tmp_path, monkeypatch):
-    from fer_model.data import FERData
-
-    requested = []
-    split = FERData.split
-    monkeypatch.setattr(FERData, "split", lambda self, name, limit=None: requested.append(name) or split(self, name, limit))
-    train.main(_args(small_csv, tmp_path / "run", "--epochs", "1", "--limit", "100"))
-    assert requested == ["Training", "PublicTest"]
+def test_private_test_has_no_say_in_training(small_csv, tmp_path):
+    """The same run on the CSV without its PrivateTest rows ends with the same weights."""
+    rows = small_csv.read_text().splitlines(keepends=True)
+    public_only = tmp_path / "no_private.csv"
+    public_only.write_text("".join(row for row in rows if not row.rstrip().endswith(",PrivateTest")))
+    for data, out in ((small_csv, tmp_path / "all"), (public_only, tmp_path / "no_private")):
+        train.main(_args(data, out, "--epochs", "1", "--limit", "100"))
+    assert (tmp_path / "all" / "model.safetensors").read_bytes() == (tmp_path / "no_private" / "model.safetensors").read_bytes()
 
 
 @pytest.mark.slow
@@ -122,7 +123,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(small_csv, tmp_path, 
     for part in ("model", "average"):
         assert all(torch.equal(final[0][part][k], final[1][part][k]) for k in final[0][part])
     assert [r["val_loss"] for r in _log(killed)] == [r["val_loss"] for r in _log(full)]
-    with pytest.raises(SystemExit, match=r"other options: --lr 0\.001 \(now 0\.01\)"):
+    with pytest.raises(training.ResumeError, match=r"other options: --lr 0\.001 \(now 0\.01\)"):
         train.main(_args(small_csv, killed, *args, "--resume", "--lr", "0.01"))
 
 
@@ -131,7 +132,7 @@ def test_the_saved_model_is_the_weight_average(small_csv, tmp_path):
     train.main(_args(small_csv, out, "--epochs", "1", "--ema", "0.99", "--limit", "100"))
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     saved = FERNet.from_pretrained(out).state_dict()
-    assert all(torch.equal(saved[k], checkpoint["average"][k]) for k in saved)
+    assert all(torch.equal(saved[k], checkpoint["average"][f"module.{k}"]) for k in saved)  # swa_utils.AveragedModel
     assert not all(torch.equal(saved[k], checkpoint["model"][k]) for k in saved)
 
 
@@ -189,29 +190,29 @@ def test_second_stage_starts_from_saved_weights_and_records_the_first(small_csv,
 
 def test_teacher_targets_average_the_teachers_over_each_face_and_its_mirror(fer_data, untrained_model, tmp_path):
     shipped = ROOT / "fer_model" / "pretrained" / "fernet-fer2013"
-    config = train.parse_args(["--data", "unused.csv", "--teacher", f"{shipped},{untrained_model}", "--distill", "0.5",
+    config = training.parse_args(["--data", "unused.csv", "--teacher", f"{shipped},{untrained_model}", "--distill", "0.5",
                                "--distill-temperature", "3"])
     images = torch.from_numpy(fer_data.split("Training", 64).images)
-    targets = train.teacher_targets(config, images, torch.device("cpu"))
+    targets = training.teacher_targets(config, images, torch.device("cpu"))
     assert targets.shape == (64, 7) and torch.allclose(targets.sum(1), torch.ones(64))
-    assert torch.allclose(targets, train.teacher_targets(config, images.flip(-1), torch.device("cpu")), atol=1e-6)
+    assert torch.allclose(targets, training.teacher_targets(config, images.flip(-1), torch.device("cpu")), atol=1e-6)
     expected = sum(torch.softmax(predict_logits(FERNet.from_pretrained(path), rows) / 3, dim=1)
                    for path in (shipped, untrained_model) for rows in (images, images.flip(-1))) / 4
     assert torch.allclose(targets, expected, atol=1e-6)
-    assert train.teacher_targets(train.parse_args(["--data", "unused.csv"]), images, torch.device("cpu")) is None
+    assert training.teacher_targets(training.parse_args(["--data", "unused.csv"]), images, torch.device("cpu")) is None
     shipped_record = json.loads((shipped / "training_config.json").read_text())
-    assert train.teacher_records(config) == {"teacher_training_configs": [shipped_record, None]}
+    assert teacher_records(training.teacher_paths(config)) == {"teacher_training_configs": [shipped_record, None]}
 
 
 def test_distillation_loss_mixes_labels_and_teacher():
-    config = train.parse_args(["--data", "unused.csv", "--teacher", "t", "--distill", "0.25", "--distill-temperature", "2"])
+    config = training.parse_args(["--data", "unused.csv", "--teacher", "t", "--distill", "0.25", "--distill-temperature", "2"])
     logits, labels = torch.randn(16, 7), torch.randint(0, 7, (16,))
     agreeing = torch.softmax(logits / 2, dim=1)  # a teacher that already agrees adds nothing
     hard = torch.nn.functional.cross_entropy(logits, labels)
-    assert torch.allclose(train.training_loss(logits, labels, agreeing, None, config), 0.75 * hard, atol=1e-6)
+    assert torch.allclose(training.training_loss(logits, labels, agreeing, None, config), 0.75 * hard, atol=1e-6)
     uniform = torch.full((16, 7), 1 / 7)
-    assert train.training_loss(logits, labels, uniform, None, config) > 0.75 * hard
-    assert torch.equal(train.training_loss(logits, labels, None, None, config), hard)
+    assert training.training_loss(logits, labels, uniform, None, config) > 0.75 * hard
+    assert torch.equal(training.training_loss(logits, labels, None, None, config), hard)
 
 
 def test_distillation_options_are_checked(capsys):
@@ -219,14 +220,14 @@ def test_distillation_options_are_checked(capsys):
                           [["--teacher", "t"], "--distill and --teacher go together"],
                           [["--distill", "1.5", "--teacher", "t"], "--distill must be in [0, 1]"]):
         with pytest.raises(SystemExit) as exit:
-            train.parse_args(["--data", "unused.csv", *argv])
+            training.parse_args(["--data", "unused.csv", *argv])
         assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_random_streams_differ_for_every_purpose_epoch_and_rank():
-    keys = [(purpose, epoch, rank) for purpose in (train.SHUFFLE, train.AUGMENT, train.DROPOUT)
+    keys = [(purpose, epoch, rank) for purpose in (training.SHUFFLE, training.AUGMENT, training.DROPOUT)
             for epoch in range(100) for rank in range(4)]
-    seeds = [train.stream_seed(42, *key) for key in keys]
+    seeds = [training.stream_seed(42, *key) for key in keys]
     assert len(set(seeds)) == len(keys) and all(0 <= seed < 2**63 for seed in seeds)
-    assert seeds == [train.stream_seed(42, *key) for key in keys]  # the same seed gives the same streams
-    assert train.stream_seed(43, train.SHUFFLE, 0) != train.stream_seed(42, train.SHUFFLE, 0)
+    assert seeds == [training.stream_seed(42, *key) for key in keys]  # the same seed gives the same streams
+    assert training.stream_seed(43, training.SHUFFLE, 0) != training.stream_seed(42, training.SHUFFLE, 0)
