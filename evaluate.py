@@ -19,23 +19,31 @@ found, accuracy through EmotionRecognizer.predict (detection, crop, model) as an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, default_data_path, load_fer2013
 from fer_model.card import write_card
 from fer_model.data import FERData
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature, reliability_bins
-from fer_model.inference import calibrated_probabilities, predict_crops, predict_logits
-from fer_model.model import WEIGHTS_NAME, atomic_write, update_config
+from fer_model.data import default_wild_path
+from fer_model.ferplus import data_audit, default_ferplus_path, load_ferplus
+from fer_model.inference import load_pretrained, predict_logits
+from fer_model.model import WEIGHTS_NAME, atomic_write
+from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
+from fer_model.training import DEFAULT_CACHE
 
-DEFAULT_DATA = default_data_path(Path(__file__).resolve().parent)
-DEFAULT_WILD = Path(__file__).resolve().parent.parent / "shared" / "wild_faces"
+DEFAULT_DATA = default_data_path()
+DEFAULT_FERPLUS = default_ferplus_path()
+DEFAULT_WILD = default_wild_path()
 CALIBRATION_SPLIT = "PublicTest"
 
 
@@ -43,13 +51,17 @@ CALIBRATION_SPLIT = "PublicTest"
 class EvalConfig:
     model: str  # saved model folder
     data: str | None  # FER-2013 CSV or image folder
+    ferplus: str | None  # FER+ votes, row-aligned with the CSV
     split: str  # the reported split
     out: str | None  # where outputs go (default: runs/evaluate/<model name>, or the model folder with update_model)
-    update_model: bool  # write outputs into the model folder and store the fitted temperature in its config
+    update_model: bool  # write outputs into the model folder, the fitted temperature into its processor
+    default_prior: str | None  # with update_model: the prior stored as the model's default
     card: str | None  # extra copy of the model card (e.g. model_card.md at the repo root)
     calibrate: bool  # fit the temperature on PublicTest
-    robustness: bool  # measure the split under each perturbation
+    robustness: bool  # measure the split under each perturbation (the model alone)
+    robustness_views: bool  # also through the default path's views (six times the work)
     wild: str | None  # labelled photos (labels.csv beside them) measured through the detector
+    quiet: bool  # no progress bars
 
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
@@ -57,34 +69,46 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--model", required=True, help="saved model folder (config.json + model.safetensors)")
     parser.add_argument("--data", default=str(DEFAULT_DATA) if DEFAULT_DATA else None,
                         help="FER-2013 CSV or image folder (default: %(default)s)")
+    parser.add_argument("--ferplus", help="FER+ crowd votes (fer2013new.csv), row-aligned with --data, for the FER+ "
+                                          "benchmark (default: the shared copy when --data is the shared CSV; '' skips it)")
     parser.add_argument("--split", default="PrivateTest", choices=["PrivateTest", "PublicTest"],
                         help="split to report (default: %(default)s)")
     parser.add_argument("--out", help="output folder (default: runs/evaluate/<model folder name>)")
     parser.add_argument("--update-model", action="store_true",
                         help="write metrics, figures and card into the model folder and the fitted temperature "
-                             "into its config.json")
+                             "into its preprocessor_config.json")
+    parser.add_argument("--default-prior", choices=PRIOR_NAMES,
+                        help="with --update-model: store this class prior as the model's default")
     parser.add_argument("--card", help="also write the model card here, e.g. model_card.md")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
-                        help="keep the config's temperature instead of fitting one on PublicTest")
+                        help="keep the processor's temperature instead of fitting one on PublicTest")
     parser.add_argument("--no-robustness", dest="robustness", action="store_false",
-                        help="skip the perturbation table (it runs the split 24 more times)")
-    parser.add_argument("--wild", default=str(DEFAULT_WILD) if DEFAULT_WILD.exists() else None,
-                        help="folder of labelled photos for the out-of-domain row (default: %(default)s)")
+                        help="skip the perturbation table (it runs the split 11 more times)")
+    parser.add_argument("--robustness-views", action="store_true",
+                        help="also measure the perturbations through the default path's views (several "
+                             "minutes more on a laptop CPU)")
+    parser.add_argument("--wild", default=str(DEFAULT_WILD) if DEFAULT_WILD else None,
+                        help="folder of labelled photos for the out-of-domain rows (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("--data is required: no FER-2013 CSV found at the default location")
+    if args.ferplus is None and DEFAULT_FERPLUS and args.data == str(DEFAULT_DATA):
+        args.ferplus = str(DEFAULT_FERPLUS)  # the votes that line up with the default CSV
     if args.wild and not (Path(args.wild) / "labels.csv").exists():
         parser.error(f"--wild {args.wild}: no labels.csv there")
+    if args.default_prior and not args.update_model:
+        parser.error("--default-prior changes the model folder: add --update-model")
     return EvalConfig(**vars(args))
 
 
-def describe_views(model: FERNet) -> str:
+def describe_views(processor: FaceProcessor) -> str:
     """How the default path crops and averages, in words."""
-    crops = len(model.tta_scales)
-    parts = [f"crop {model.crop_scale:g}x the face box"]
+    crops = len(processor.tta_scales)
+    parts = [f"crop {processor.crop_scale:g}x the face box"]
     if crops > 1:
-        parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in model.tta_scales)})")
-    if model.tta_flip:
+        parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in processor.tta_scales)})")
+    if processor.tta_flip:
         parts.append("flip")
     return ", ".join(parts)
 
@@ -106,43 +130,92 @@ def measure(probabilities: np.ndarray, labels: np.ndarray, names: list[str]) -> 
     return metrics
 
 
-def evaluate(model: FERNet, data: FERData, config: EvalConfig) -> dict:
+def measure_crowd(probabilities: np.ndarray, rows: FERData, names: list[str]) -> dict:
+    """FER+ scores: metrics against the crowd's majority (rows with one) and the cross-entropy to the
+    vote distributions (rows with a usable vote)."""
+    majority = rows.crowd_majority >= 0
+    metrics = classification_metrics(rows.crowd_majority[majority], probabilities[majority].argmax(1), names)
+    voted = rows.has_crowd
+    metrics["cross_entropy"] = float(-(rows.crowd[voted] * np.log(np.clip(probabilities[voted], 1e-12, None))).sum(1).mean())
+    return metrics
+
+
+class Phases:
+    """One progress bar per phase of the evaluation (stderr), so a long run shows where it is."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, items, desc: str, total: int | None = None):
+        return tqdm(items, desc=desc, total=total, disable=self.quiet, file=sys.stderr, leave=False)
+
+
+def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: EvalConfig) -> dict:
     names = model.labels
+    progress = Phases(config.quiet)
     calibration = data.split(CALIBRATION_SPLIT)
     calibration_logits = predict_logits(model, calibration.images)
-    temperature = fit_temperature(calibration_logits, calibration.labels) if config.calibrate else model.temperature
-    model.temperature = temperature  # every probability below, the default path's included, uses it
+    if config.calibrate:
+        processor = dataclasses.replace(processor, temperature=fit_temperature(calibration_logits, calibration.labels))
+    alone = processor.single_view().with_prior("trained")  # the headline: one crop, the trained prior
+    temperature = processor.temperature
     report = data.split(config.split)
     logits = predict_logits(model, report.images)
-    probabilities = calibrated_probabilities(logits, temperature)
+    probabilities = alone.probabilities(logits)
     results = {"split": config.split, **measure(probabilities, report.labels, names)}
     results["calibration"] = {
         "temperature": temperature, "fitted_on": CALIBRATION_SPLIT if config.calibrate else "config", "bins": 15,
-        "ece_before": expected_calibration_error(calibrated_probabilities(logits, 1.0), report.labels),
+        "ece_before": expected_calibration_error(dataclasses.replace(alone, temperature=1.0).probabilities(logits),
+                                                 report.labels),
         "ece_after": results["ece"],
-        "reliability_before": reliability_bins(calibrated_probabilities(logits, 1.0), report.labels),
+        "reliability_before": reliability_bins(dataclasses.replace(alone, temperature=1.0).probabilities(logits),
+                                               report.labels),
         "reliability_after": reliability_bins(probabilities, report.labels),
     }
     twins = training_twins(data, config.split)
     columns = {
-        CALIBRATION_SPLIT: measure(calibrated_probabilities(calibration_logits, temperature), calibration.labels, names),
+        CALIBRATION_SPLIT: measure(alone.probabilities(calibration_logits), calibration.labels, names),
         f"{config.split} without Training twins": measure(probabilities[~twins], report.labels[~twins], names),
     }
     columns[f"{config.split} without Training twins"]["removed_rows"] = int(twins.sum())
-    results["default_path"] = describe_views(model)
-    if len(model.tta_scales) > 1 or model.tta_flip:
-        columns[f"{config.split}, default path"] = measure(predict_crops(model, report.images), report.labels, names)
+    results["default_path"] = describe_views(processor)
+    results["default_prior"] = processor.prior if isinstance(processor.prior, str) else "custom"
+    default_logits = predict_logits(model, processor.crop_views(report.images)) if processor.views_per_face > 1 else logits
+    columns[f"{config.split}, default path"] = measure(processor.probabilities(default_logits), report.labels, names)
     results["columns"] = {config.split: {k: v for k, v in results.items()
-                                         if k not in ("calibration", "split", "default_path")}, **columns}
+                                         if k not in ("calibration", "split", "default_path", "default_prior")},
+                          **columns}
+    priors = [name for name in PRIOR_NAMES if name != "everyday" or processor.everyday_prior is not None]
+    if data.crowd is not None:
+        results["ferplus"] = {split: measure_crowd(alone.probabilities(split_logits), rows, names)
+                              for split, rows, split_logits in ((CALIBRATION_SPLIT, calibration, calibration_logits),
+                                                                (config.split, report, logits))}
+        results["audit"] = data_audit(data)
+    results["priors"] = {}
+    for prior in priors:
+        under = processor.with_prior(prior)
+        default = under.probabilities(default_logits)
+        row = {"original": {k: v for k, v in classification_metrics(report.labels, default.argmax(1), names).items()
+                            if k in ("accuracy", "macro_f1", "balanced_accuracy")}}
+        if data.crowd is not None:
+            row["ferplus"] = {k: v for k, v in measure_crowd(default, report, names).items()
+                              if k in ("accuracy", "macro_f1", "cross_entropy")}
+        results["priors"][prior] = row
     if config.robustness:
-        results["robustness"] = {
-            "model alone": robustness_table(model, report.images, report.labels),
-            "default path": robustness_table(model, report.images, report.labels, test_time=True),
-        }
+        results["robustness"] = {"model alone": robustness_table(model, alone, report.images, report.labels,
+                                                                 progress=progress)}
+        if config.robustness_views:
+            results["robustness"]["default path"] = robustness_table(
+                model, processor.with_prior("trained"), report.images, report.labels, progress=progress)
     if config.wild:
         paths, labels = load_labelled_photos(config.wild, names)
-        results["wild_faces"] = {"path": config.wild, **photo_metrics(EmotionRecognizer(model, HaarFaceDetector()),
-                                                                      paths, labels)}
+        recognizer = EmotionRecognizer(model, processor, HaarFaceDetector())
+        wild = photo_metrics(recognizer, paths, labels, priors, progress=progress)
+        results["wild_faces"] = {"path": config.wild, **wild[results["default_prior"]]} if results["default_prior"] in wild \
+            else {"path": config.wild, **wild["trained"]}
+        for prior in priors:
+            results["priors"][prior]["wild_faces"] = {k: wild[prior][k] for k in
+                                                      ("accuracy", "macro_f1", "balanced_accuracy", "rows")}
     return results
 
 
@@ -193,14 +266,19 @@ def main(argv: list[str] | None = None) -> dict:
     model_dir = Path(config.model)
     out = Path(config.out) if config.out else model_dir if config.update_model else \
         Path("runs") / "evaluate" / model_dir.resolve().name
-    out.mkdir(parents=True, exist_ok=True)
-    model = FERNet.from_pretrained(model_dir)
-    data = load_fer2013(config.data)
-    results = evaluate(model, data, config)
+    model, processor = load_pretrained(model_dir)
+    if config.default_prior:
+        processor = processor.with_prior(config.default_prior)
+    data = load_fer2013(config.data, cache_dir=DEFAULT_CACHE)  # the parsed CSV, where train.py keeps it
+    if config.ferplus:
+        data = load_ferplus(config.ferplus, data)
+    results = evaluate(model, processor, data, config)
     results["model"] = {"path": str(model_dir), "sha256": sha256(model_dir / WEIGHTS_NAME),
                         "parameters": sum(p.numel() for p in model.parameters())}
-    if config.update_model and config.calibrate:
-        update_config(model_dir, temperature=results["calibration"]["temperature"])
+    out.mkdir(parents=True, exist_ok=True)
+    if config.update_model:
+        changes = {"temperature": results["calibration"]["temperature"]} if config.calibrate else {}
+        update_processor(model_dir, **changes, **({"prior": config.default_prior} if config.default_prior else {}))
     text = json.dumps(results, indent=2)
     atomic_write(out / "metrics.json", lambda temp: Path(temp).write_text(text))
     plot_confusion_matrix(results["confusion_matrix"], model.labels, config.split, out / "confusion_matrix.png")
@@ -208,13 +286,18 @@ def main(argv: list[str] | None = None) -> dict:
     write_card(model_dir, out, results, config.card)
     print(json.dumps({name: {"accuracy": round(c["accuracy"], 4), "macro_f1": round(c["macro_f1"], 4)}
                       for name, c in results["columns"].items()}, indent=2))
+    for split, crowd in results.get("ferplus", {}).items():
+        print(f"FER+ {split} (model alone): majority accuracy {crowd['accuracy']:.4f}, macro-F1 {crowd['macro_f1']:.4f}, "
+              f"cross-entropy to the votes {crowd['cross_entropy']:.4f}")
     for name, table in results.get("robustness", {}).items():
         print(f"robustness, {name}: clean {table['clean']['accuracy']:.4f}, mean of perturbed "
               f"{table['mean of perturbed']['accuracy']:.4f}")
-    if "wild_faces" in results:
-        wild = results["wild_faces"]
-        print(f"wild_faces ({wild['rows']} photos, faces found in {wild['faces_found']:.1%}): accuracy "
-              f"{wild['accuracy']:.4f}, macro-F1 {wild['macro_f1']:.4f}")
+    for prior, row in results["priors"].items():
+        wild = row.get("wild_faces")
+        print(f"prior {prior}: {config.split} default path accuracy {row['original']['accuracy']:.4f}"
+              + (f", FER+ {row['ferplus']['accuracy']:.4f}" if "ferplus" in row else "")
+              + (f"; wild_faces accuracy {wild['accuracy']:.4f}, macro-F1 {wild['macro_f1']:.4f}, balanced "
+                 f"{wild['balanced_accuracy']:.4f}" if wild else ""))
     headline = results["columns"][config.split]
     print(f"{config.split}: accuracy {headline['accuracy']:.4f}, macro-F1 {headline['macro_f1']:.4f}; "
           f"ECE {results['calibration']['ece_before']:.4f} -> {results['calibration']['ece_after']:.4f} "

@@ -3,19 +3,20 @@
 through the detector, side by side in one run; several models are measured one after the other
 on the same detections.
 
-    python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013 [--write]
+    python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013
     python bench/choose_views.py --model fer_model/pretrained/fernet-fer2013 runs/other
 
 PrivateTest is never read. Faces are detected once per photo; every candidate reuses the boxes.
-`--write` (one model only) stores the chosen candidate in the model's config.json: the best wild_faces balanced
-accuracy (the mean recall over labels: wild_faces is 68% happy and neutral, while people's photos
-of posed expressions are often balanced) among those whose clean PublicTest accuracy is within
-0.5 point of the best.
+The chosen candidate is printed: the best wild_faces balanced accuracy (the mean recall over
+labels: wild_faces is 68% happy and neutral, while people's photos of posed expressions are often
+balanced) among those whose clean PublicTest accuracy is within 0.5 point of the best. Store it
+in a model folder with `fer_model.processor.update_processor(folder, crop_scale=..., ...)`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,14 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_model import FERNet, HaarFaceDetector, default_data_path, load_fer2013, load_image, to_grayscale  # noqa: E402
+from fer_model import HaarFaceDetector, default_data_path, load_fer2013, load_image, to_grayscale  # noqa: E402
+from fer_model.data import default_wild_path  # noqa: E402
 from fer_model.evaluation import classification_metrics  # noqa: E402
-from fer_model.inference import EmotionRecognizer  # noqa: E402
-from fer_model.model import update_config  # noqa: E402
+from fer_model.inference import EmotionRecognizer, load_pretrained  # noqa: E402
 from fer_model.robustness import load_labelled_photos, robustness_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-WILD = ROOT.parent / "shared" / "wild_faces"
+WILD = default_wild_path()
 CROP_SCALES = [0.9, 1.0, 1.1, 1.2, 1.3]
 VIEWS = {"single crop": ([1.0], False), "flip": ([1.0], True), "flip + 3 crops": ([1.0, 0.9, 1.1], True)}
 FRAMING = ["clean", "zoom out 20%", "zoom in 20%", "shift 10% (x)", "shift 10% (y)"]
@@ -39,38 +40,32 @@ FRAMING = ["clean", "zoom out 20%", "zoom in 20%", "shift 10% (x)", "shift 10% (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", default=["fer_model/pretrained/fernet-fer2013"], help="model folders")
-    parser.add_argument("--data", default=str(default_data_path(ROOT)))
+    parser.add_argument("--data", default=str(default_data_path()))
     parser.add_argument("--wild", default=str(WILD))
-    parser.add_argument("--write", action="store_true", help="store the chosen crop and views in config.json")
     args = parser.parse_args()
-    if args.write and len(args.model) > 1:
-        parser.error("--write stores the choice of one model: give one --model")
-    models = [FERNet.from_pretrained(path) for path in args.model]
+    models = [load_pretrained(path) for path in args.model]
     public = load_fer2013(args.data).split("PublicTest")
-    paths, wild_labels = load_labelled_photos(args.wild, models[0].labels)
+    paths, wild_labels = load_labelled_photos(args.wild, models[0][0].labels)
     detector = HaarFaceDetector()
     grays = [to_grayscale(load_image(path)) for path in paths]
     boxes = [detector.detect(gray)[:1] for gray in grays]
     print(f"wild_faces: {len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}", flush=True)
-    for path, model in zip(args.model, models):
+    for path, (model, processor) in zip(args.model, models):
         print(f"model {path}", flush=True)
-        chosen = choose(model, public, grays, boxes, wild_labels, detector)
-        print(f"chosen: {chosen}", flush=True)
-    if args.write:
+        chosen = choose(model, processor, public, grays, boxes, wild_labels, detector)
         scales, flip = VIEWS[chosen["views"]]
-        update_config(args.model[0], crop_scale=chosen["crop_scale"], tta_scales=scales, tta_flip=flip)
-        print(f"wrote crop_scale {chosen['crop_scale']}, tta_scales {scales}, tta_flip {flip} to {args.model[0]}/config.json")
+        print(f"chosen: {chosen}, i.e. crop_scale={chosen['crop_scale']}, tta_scales={scales}, tta_flip={flip}",
+              flush=True)
 
 
-def choose(model: FERNet, public, grays: list[np.ndarray], boxes: list, wild_labels: np.ndarray, detector) -> dict:
+def choose(model, processor, public, grays: list[np.ndarray], boxes: list, wild_labels: np.ndarray, detector) -> dict:
     """Measure every crop and view candidate of `model`; return the chosen one (see the docstring)."""
-    recognizer = EmotionRecognizer(model, detector)
     rows = []
     for views, (scales, flip) in VIEWS.items():
-        model.tta_scales, model.tta_flip = scales, flip
-        framing = robustness_table(model, public.images, public.labels, test_time=True, names=FRAMING)
+        candidate = dataclasses.replace(processor, tta_scales=scales, tta_flip=flip)
+        framing = robustness_table(model, candidate, public.images, public.labels, names=FRAMING)
         for crop_scale in CROP_SCALES:
-            model.crop_scale = crop_scale
+            recognizer = EmotionRecognizer(model, dataclasses.replace(candidate, crop_scale=crop_scale), detector)
             predicted = [recognizer.predict_boxes(gray, box)[0].label for gray, box in zip(grays, boxes)]
             wild = classification_metrics(wild_labels, np.array([model.labels.index(p) for p in predicted]), model.labels)
             rows.append({"views": views, "crop_scale": crop_scale, "public": framing["clean"]["accuracy"],

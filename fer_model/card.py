@@ -3,7 +3,6 @@ every number read from the files evaluate.py and train.py wrote."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .model import HUB_METADATA, atomic_write
+from .records import read_training
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 DATASET = {"dataset_type": "fer2013", "dataset_name": "FER-2013"}
@@ -25,29 +25,46 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
         EvalResult(metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"},
                    metric_value=round(results["macro_f1"], 4), **common),
     ]
+    crowd = results.get("ferplus", {}).get(split)
+    if crowd:  # the same faces against the FER+ crowd's majority label
+        common = {**common, "dataset_type": "ferplus", "dataset_name": "FER+ (FER-2013 relabelled by ten annotators)"}
+        evals += [
+            EvalResult(metric_type="accuracy", metric_name="Majority accuracy", metric_value=round(crowd["accuracy"], 4),
+                       **common),
+            EvalResult(metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"},
+                       metric_value=round(crowd["macro_f1"], 4), **common),
+        ]
     return ModelCardData(
         model_name=model_name, license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
         pipeline_tag=HUB_METADATA["pipeline_tag"], tags=[*HUB_METADATA["tags"], "pytorch", "safetensors"],
-        datasets=["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
+        datasets=["fer2013", "ferplus"] if crowd else ["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
     )
 
 
-def _training(model_dir: Path) -> tuple[dict, list[dict]]:
-    config_path, log_path = model_dir / "training_config.json", model_dir / "log.csv"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    log = list(csv.DictReader(log_path.open())) if log_path.exists() else []
-    return config, log
+# train.py --select: the PublicTest score that chose the checkpoint, in words and from a log.csv row.
+SELECTION = {"f1": "macro-F1", "crowd": "FER+ majority accuracy",
+             "both": "mean of macro-F1 (original labels) and FER+ majority accuracy"}
+SELECTION_SCORE = {
+    "f1": lambda row: float(row["val_macro_f1"]),
+    "crowd": lambda row: float(row["val_crowd_accuracy"]),
+    "both": lambda row: (float(row["val_macro_f1"]) + float(row["val_crowd_accuracy"])) / 2,
+}
+
+
+# Options of train.py that were renamed: a record written before names the old one.
+RENAMED_OPTIONS = {"crop_scale": "crop_area"}
 
 
 def train_command(config: dict) -> str:
     """The train.py command line that reproduces a run from its saved config (every recipe option spelled out)."""
-    not_options = {"data", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
+    not_options = {"data", "ferplus", "resume", "cache_dir", "threads", "stop_after", "device", "limit", "world_size",
                    "train_rows", "val_rows", "autocast", "init_from_training_config", "teacher_training_configs",
-                   "random_streams", "soup"}
+                   "random_streams", "weight_average", "soup"}
     parts = ["python train.py"]
     for key, value in config.items():
         if key in not_options or value is None:
             continue
+        key = RENAMED_OPTIONS.get(key, key)
         flag = "--" + key.replace("_", "-")
         parts.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
     return " ".join(parts)
@@ -63,7 +80,7 @@ def stages(training: dict) -> list[dict]:
     return chain
 
 
-COPY = "{config.json,model.safetensors,training_config.json,*.csv,*.png}"
+COPY = "{config.json,preprocessor_config.json,model.safetensors,training_config.json,*.csv,*.png}"
 
 
 def _teachers(stage: dict) -> list[tuple[str, dict | None]]:
@@ -155,11 +172,13 @@ def earlier_curves(model_dir: Path) -> list[Path]:
 
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
     """The card for a card file in `card_dir`, with image links relative to it."""
-    training, log = _training(model_dir)
+    training, log = read_training(model_dir)
     chain = stages(training)
     runs = lineage(chain, training.get("soup"))
     model_config = json.loads((model_dir / "config.json").read_text())
-    best = max(log, key=lambda row: float(row["val_macro_f1"])) if log else None
+    selection = SELECTION[training.get("select", "f1")]
+    score = SELECTION_SCORE[training.get("select", "f1")]
+    best = max(log, key=score) if log else None
     source = (training.get("soup") or {}).get("out") or training.get("out")  # the folder the weights were written to
 
     def link(path: Path) -> str:
@@ -174,6 +193,8 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
+        best_score=score(best) if best else None,
+        selection=selection,
         train_commands=reproduce_commands(chain, training.get("soup")),
         soup=soup_parts(training, chain),
         stages=chain,
@@ -198,23 +219,6 @@ def write_card(model_dir: Path, out: Path, results: dict, extra_copy: str | os.P
     for path in [out / "README.md"] + ([Path(extra_copy)] if extra_copy else []):
         card = render_card(model_dir, out, results, path.resolve().parent)
         atomic_write(path, lambda temp: Path(temp).write_text(str(card)))
-
-
-def unevaluated_card(model_dir: Path, model) -> str:
-    """The card of a freshly saved model: its metadata, network and labels, and how to measure it.
-    evaluate.py replaces it with the full card."""
-    data = ModelCardData(license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
-                         pipeline_tag=HUB_METADATA["pipeline_tag"], tags=list(HUB_METADATA["tags"]), datasets=["fer2013"])
-    parameters = sum(p.numel() for p in model.parameters())
-    body = (
-        "# FERNet: facial expression recognition\n\n"
-        f"A {parameters:,}-parameter CNN that reads a {model.image_size}x{model.image_size} grayscale face as one of: "
-        f"{', '.join(model.labels)}. Load it with `FERNet.from_pretrained` or "
-        "`EmotionRecognizer.from_pretrained` from the fer_model package.\n\n"
-        "**Not evaluated yet.** Measure it, and replace this card with one that reports the figures, with\n\n"
-        f"    python evaluate.py --model {model_dir} --update-model\n"
-    )
-    return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,11 @@
-"""Command-line entry points report a user's mistake (a wrong path, a broken file) as one line
-on stderr with exit status 2, as argparse does for a bad flag; `--debug` shows the traceback."""
+"""How every command-line entry point fails (train.py, evaluate.py, soup.py, app.py, `fer-model
+predict`, `python -m fer_model.hub`): one line on stderr, `--debug` for the traceback, and
+
+- exit status 2 for a mistake in the command (a wrong path, a broken file, an option that does
+  not fit), as argparse does for a bad flag;
+- exit status 1 when the command was right but its work failed (nothing could be processed, the
+  upload did not go through).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,18 @@ from typing import Any, Callable
 from .data import DataError
 from .model import ModelLoadError
 from .preprocess import ImageError
+from .processor import ProcessorError
+from .training import ResumeError
+from .hub import NotLoggedInError, PublishError
 
-USER_ERRORS = (ModelLoadError, DataError, ImageError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS = (NotLoggedInError, ModelLoadError, DataError, ImageError, ProcessorError, ResumeError, FileNotFoundError,
+               FileExistsError, NotADirectoryError, PermissionError)
+FAILURES = (PublishError,)
 
 
 def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
-    """Call `main(argv)` (default: the command line without `--debug`) and exit 2 with a one-line
-    message when it fails with one of :data:`USER_ERRORS`."""
+    """Call `main(argv)` (default: the command line without `--debug`); exit 2 with a one-line
+    message when it fails with one of :data:`USER_ERRORS`, 1 with one of :data:`FAILURES`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [arg for arg in argv if arg != "--debug"]
@@ -26,3 +37,8 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None
             raise
         print(f"error: {error} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(2)
+    except FAILURES as error:
+        if debug:
+            raise
+        print(f"error: {error} (run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)

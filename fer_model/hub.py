@@ -6,29 +6,35 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
-from .model import CONFIG_NAME, FERNet, WEIGHTS_NAME
+from .inference import load_pretrained
+from .model import CONFIG_NAME, WEIGHTS_NAME
+from .processor import PROCESSOR_NAME
 
-# What a model repo gets: weights, config, card, the figures it shows and the records behind them.
-UPLOAD_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, "README.md", "*.png", "metrics.json", "training_config.json", "*.csv"]
+# What a model repo gets: weights, configs, card, the figures it shows and the records behind them.
+UPLOAD_PATTERNS = [CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, "README.md", "*.png", "metrics.json",
+                   "training_config.json", "*.csv"]
 
 
 class NotLoggedInError(RuntimeError):
-    pass
+    """No Hub token, or one the Hub refused: the message says how to log in."""
+
+
+class PublishError(RuntimeError):
+    """The upload itself failed (network, permissions); the message carries the Hub's reason."""
 
 
 def push(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload `folder` to the model repo `repo_id` (created if needed); returns the commit URL.
 
-    The folder is loaded first, so a broken model is never published.
+    The folder is loaded first (network and processor), so a broken model is never published.
     """
     folder = Path(folder)
-    FERNet.from_pretrained(folder)
+    load_pretrained(folder)
     if not (folder / "README.md").exists():
         raise FileNotFoundError(f"{folder}: no README.md model card; run evaluate.py --model {folder} first")
     token = token or get_token()
@@ -46,28 +52,25 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
     except HfHubHTTPError as error:
         if error.response is not None and error.response.status_code == 401:
             raise NotLoggedInError("the Hub refused the token (401): log in again with `hf auth login`") from error
-        raise
+        raise PublishError(f"could not upload to {repo_id} ({error})") from error
+    except OSError as error:  # no network
+        raise PublishError(f"could not reach the Hub ({type(error).__name__}: {error})") from error
     return str(getattr(commit, "commit_url", commit))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fer_model.hub", description="Publish a FERNet folder.")
     commands = parser.add_subparsers(dest="command", required=True)
     push_parser = commands.add_parser("push", help="upload a saved model folder to a Hub model repo")
-    push_parser.add_argument("folder", help="model folder (config.json, model.safetensors, README.md)")
+    push_parser.add_argument("folder", help="model folder (config.json, preprocessor_config.json, "
+                                            "model.safetensors, README.md)")
     push_parser.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-fer2013")
     push_parser.add_argument("--private", action="store_true", help="create the repo as private")
     args = parser.parse_args(argv)
-    try:
-        print(push(args.folder, args.repo_id, private=args.private))
-    except (NotLoggedInError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # network failures come as several library-specific types
-        print(f"error: could not upload to the Hub ({type(error).__name__}: {error})", file=sys.stderr)
-        return 1
-    return 0
+    print(push(args.folder, args.repo_id, private=args.private))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run
+
+    run(main)

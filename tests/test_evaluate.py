@@ -1,6 +1,7 @@
 """evaluate.py, the model card and Hub publishing."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import evaluate
 from fer_model import FERNet
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
 from fer_model import hub
-from fer_model.model import update_config
+from fer_model.processor import FaceProcessor, update_processor
 
 NAMES = ["a", "b", "c"]
 
@@ -49,20 +50,26 @@ def test_temperature_fixes_an_overconfident_model():
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory, fer_data):
-    """evaluate.py run on a small real CSV with a briefly trained model."""
+def evaluated(tmp_path_factory, fer_data, ferplus_csv):
+    """evaluate.py run on a small real CSV (and the FER+ votes of its rows) with a briefly trained model."""
     tmp = tmp_path_factory.mktemp("eval")
-    rows = ["emotion,pixels,Usage\n"]
+    rows, votes = ["emotion,pixels,Usage\n"], ferplus_csv.read_text().splitlines(keepends=True)
+    chosen = [votes[0]]
     for split in ("Training", "PublicTest", "PrivateTest"):
-        part = fer_data.split(split, 100)
-        rows += [f"{l},{' '.join(map(str, i.ravel()))},{split}\n" for i, l in zip(part.images, part.labels)]
+        index = np.flatnonzero(fer_data.splits == split)[:100]
+        rows += [f"{fer_data.labels[i]},{' '.join(map(str, fer_data.images[i].ravel()))},{split}\n" for i in index]
+        chosen += [votes[i + 1] for i in index]
     rows.append(rows[1].replace(",Training", ",PrivateTest"))  # a PrivateTest twin of a Training face
+    chosen.append(chosen[1].replace("Training,", "PrivateTest,", 1))
     (tmp / "data.csv").write_text("".join(rows))
+    (tmp / "votes.csv").write_text("".join(chosen))
     import train
 
-    train.main(["--data", str(tmp / "data.csv"), "--out", str(tmp / "model"), "--epochs", "1", "--cache-dir", ""])
-    update_config(tmp / "model", tta_flip=True, crop_scale=1.1)
-    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--update-model",
+    train.main(["--data", str(tmp / "data.csv"), "--ferplus", str(tmp / "votes.csv"), "--out", str(tmp / "model"),
+                "--epochs", "1", "--cache-dir", ""])
+    update_processor(tmp / "model", tta_flip=True, crop_scale=1.1)
+    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--ferplus",
+                             str(tmp / "votes.csv"), "--update-model", "--default-prior", "balanced", "--quiet",
                              "--wild", str(photo_folder(tmp / "photos", fer_data)),
                              "--card", str(tmp / "elsewhere" / "model_card.md")])
     return tmp, results
@@ -100,6 +107,7 @@ def test_evaluate_writes_everything(evaluated):
     assert set(metrics["columns"]) == {"PrivateTest", "PublicTest", "PrivateTest without Training twins",
                                        "PrivateTest, default path"}
     assert metrics["default_path"] == "crop 1.1x the face box, flip"
+    assert set(metrics["robustness"]) == {"model alone"}  # the default path too with --robustness-views
     for table in metrics["robustness"].values():
         assert table["clean"]["accuracy"] == pytest.approx(metrics["columns"][
             "PrivateTest" if table is metrics["robustness"]["model alone"] else "PrivateTest, default path"]["accuracy"])
@@ -107,11 +115,43 @@ def test_evaluate_writes_everything(evaluated):
     assert metrics["wild_faces"]["rows"] == 3 and metrics["wild_faces"]["faces_found"] == pytest.approx(1.0)
     import hashlib
     assert metrics["model"]["sha256"] == hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
-    config = json.loads((model_dir / "config.json").read_text())
-    assert config["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
-    assert FERNet.from_pretrained(model_dir).temperature == config["temperature"]
+    processor = FaceProcessor.from_pretrained(model_dir)  # the fitted temperature and the chosen prior are stored
+    assert processor.temperature == pytest.approx(metrics["calibration"]["temperature"]) and processor.prior == "balanced"
+    assert metrics["default_prior"] == "balanced"
 
 
+@pytest.mark.slow
+def test_both_benchmarks_and_every_prior_are_measured(evaluated):
+    tmp, _ = evaluated
+    metrics = json.loads((tmp / "model" / "metrics.json").read_text())
+    for split in ("PublicTest", "PrivateTest"):
+        crowd = metrics["ferplus"][split]
+        assert 0 <= crowd["accuracy"] <= 1 and crowd["cross_entropy"] > 0 and set(crowd["per_class"]) == set(FER2013_LABELS)
+    private = [line for line in (tmp / "votes.csv").read_text().splitlines() if line.startswith("PrivateTest")]
+    assert metrics["ferplus"]["PrivateTest"]["rows"] == sum(_has_majority(line) for line in private)
+    assert set(metrics["priors"]) == {"trained", "balanced", "everyday"}
+    for row in metrics["priors"].values():
+        assert {"original", "ferplus", "wild_faces"} <= set(row) and row["wild_faces"]["rows"] == 3
+    # the prior changes what the default path predicts; the headline (model alone) stays the trained prior
+    assert len({row["original"]["accuracy"] for row in metrics["priors"].values()} |
+               {row["ferplus"]["cross_entropy"] for row in metrics["priors"].values()}) > 3
+    assert metrics["audit"]["rows"] == 301 and 0 < metrics["audit"]["agreement"] < 1
+    text = (tmp / "model" / "README.md").read_text()
+    assert "## FER+: the crowd's labels" in text and "## The class prior" in text and "### What the labels are worth" in text
+    for prior, row in metrics["priors"].items():
+        assert f"| {prior} | {row['original']['accuracy']:.4f} |" in text
+    card = ModelCard.load(tmp / "model" / "README.md")
+    assert {r.dataset_type for r in card.data.eval_results} == {"fer2013", "ferplus"}
+
+
+def _has_majority(line: str) -> bool:
+    from fer_model.ferplus import vote_targets
+
+    counts = [int(v) for v in line.strip().split(",")[2:]]
+    return vote_targets(np.array([counts]))[1][0] >= 0
+
+
+@pytest.mark.slow
 def test_without_update_model_the_model_folder_is_only_read(evaluated, tmp_path):
     tmp, _ = evaluated
     before = {p.name: p.read_bytes() for p in (tmp / "model").iterdir() if p.is_file()}
@@ -122,6 +162,7 @@ def test_without_update_model_the_model_folder_is_only_read(evaluated, tmp_path)
     assert {"metrics.json", "README.md", "confusion_matrix.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
 
 
+@pytest.mark.slow
 def test_card_shows_robustness_and_the_out_of_domain_row(evaluated):
     tmp, _ = evaluated
     metrics = json.loads((tmp / "model" / "metrics.json").read_text())
@@ -132,16 +173,21 @@ def test_card_shows_robustness_and_the_out_of_domain_row(evaluated):
     assert f"{metrics['wild_faces']['accuracy']:.4f}" in text and "crop 1.1x the face box, flip" in text
 
 
+@pytest.mark.slow
 def test_card_metadata_parses_back_with_the_measured_numbers(evaluated):
     tmp, results = evaluated
     card = ModelCard.load(tmp / "model" / "README.md")
     assert card.data.pipeline_tag == "image-classification" and card.data.library_name == "fer_model"
-    assert card.data.license == "mit" and card.data.datasets == ["fer2013"]
-    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
-    assert values == {"accuracy": round(results["accuracy"], 4), "f1": round(results["macro_f1"], 4)}
+    assert card.data.license == "mit" and card.data.datasets == ["fer2013", "ferplus"]
+    values = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values == {("fer2013", "accuracy"): round(results["accuracy"], 4),
+                      ("fer2013", "f1"): round(results["macro_f1"], 4),
+                      ("ferplus", "accuracy"): round(results["ferplus"]["PrivateTest"]["accuracy"], 4),
+                      ("ferplus", "f1"): round(results["ferplus"]["PrivateTest"]["macro_f1"], 4)}
     assert all(r.dataset_split == "PrivateTest" for r in card.data.eval_results)
 
 
+@pytest.mark.slow
 def test_card_body_shows_the_metrics_json_numbers(evaluated):
     tmp, _ = evaluated
     metrics = json.loads((tmp / "model" / "metrics.json").read_text())
@@ -157,46 +203,63 @@ def test_card_body_shows_the_metrics_json_numbers(evaluated):
     assert "](../model/confusion_matrix.png)" in copy and "](confusion_matrix.png)" in text
 
 
-def test_push_uploads_the_model_files(evaluated, monkeypatch):
-    tmp, _ = evaluated
-    calls = {}
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", repo_id))
-
-    def fake_upload(self, folder_path, repo_id, allow_patterns, **kwargs):  # the network boundary only
-        from huggingface_hub.utils import filter_repo_objects
+def _fake_upload(calls):
+    def upload(self, folder_path, repo_id, allow_patterns=None, **kwargs):  # the network boundary only
         from pathlib import Path
+
+        from huggingface_hub.utils import filter_repo_objects
 
         files = [p.name for p in Path(folder_path).iterdir() if p.is_file()]
         calls["files"] = sorted(filter_repo_objects(files, allow_patterns=allow_patterns))
         return "https://huggingface.co/me/fernet/commit/1"
+    return upload
 
-    monkeypatch.setattr(HfApi, "upload_folder", fake_upload)
+
+@pytest.mark.slow
+def test_push_uploads_the_model_files(evaluated, monkeypatch):
+    tmp, _ = evaluated
+    calls = {}
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", repo_id))
+    monkeypatch.setattr(HfApi, "upload_folder", _fake_upload(calls))
     (tmp / "model" / "stray.pt").write_bytes(b"optimizer state")
     assert hub.push(tmp / "model", "me/fernet", token="hf_fake") == "https://huggingface.co/me/fernet/commit/1"
     assert calls["repo"] == "me/fernet"
-    assert calls["files"] == sorted(["README.md", "config.json", "confusion_matrix.png", "curves.png", "log.csv",
-                                     "metrics.json", "model.safetensors", "reliability_diagram.png",
-                                     "training_config.json"])
+    assert calls["files"] == sorted(["README.md", "config.json", "preprocessor_config.json", "confusion_matrix.png",
+                                     "curves.png", "log.csv", "metrics.json", "model.safetensors",
+                                     "reliability_diagram.png", "training_config.json"])
 
 
-def test_push_without_login_says_so(evaluated, monkeypatch, capsys):
-    tmp, _ = evaluated
+def test_push_without_login_is_one_line_and_status_2(untrained_model, monkeypatch, capsys):
+    from fer_model.cli import run
+
     monkeypatch.setattr(hub, "get_token", lambda: None)
-    assert hub.main(["push", str(tmp / "model"), "me/fernet"]) == 1
-    assert "not logged in" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        run(hub.main, ["push", str(untrained_model), "me/fernet"])
+    error = capsys.readouterr().err
+    assert exit.value.code == 2 and error.count("\n") == 1 and "not logged in" in error
 
 
-def test_every_way_to_publish_goes_through_hub_push(tmp_path, monkeypatch):
-    pushed = []
-    monkeypatch.setattr(hub, "get_token", lambda: None)
-    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: pushed.append(repo_id))
-    model = FERNet()
-    with pytest.raises(hub.NotLoggedInError):
-        model.push_to_hub("me/fernet")
-    with pytest.raises(hub.NotLoggedInError):
-        model.save_pretrained(tmp_path / "saved", push_to_hub=True, repo_id="me/fernet")
-    assert pushed == []  # refused before anything reached the Hub
-    assert (tmp_path / "saved" / "model.safetensors").exists()
+def test_a_failed_upload_is_status_1(untrained_model, monkeypatch, capsys):
+    from fer_model.cli import run
+
+    def offline(self, repo_id, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(HfApi, "create_repo", offline)
+    with pytest.raises(SystemExit) as exit:
+        run(lambda argv: hub.push(untrained_model, "me/fernet", token="hf_fake"), [])
+    assert exit.value.code == 1 and "could not reach the Hub" in capsys.readouterr().err
+
+
+def test_the_bare_network_pushes_through_the_mixin(monkeypatch):
+    """FERNet.push_to_hub is the mixin's: the network and its config (a whole model folder, processor
+    and card included, goes through `python -m fer_model.hub push`)."""
+    calls = {}
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: SimpleNamespace(
+        repo_id=calls.setdefault("repo", repo_id)))
+    monkeypatch.setattr(HfApi, "upload_folder", _fake_upload(calls))
+    FERNet().push_to_hub("me/fernet", token="hf_fake")
+    assert calls["repo"] == "me/fernet" and {"config.json", "model.safetensors"} <= set(calls["files"])
 
 
 def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
@@ -212,7 +275,7 @@ def test_reproduce_commands_copy_what_each_stage_starts_and_learns_from():
     commands = reproduce_commands(chain)
     copy_b = next(command for command in commands if command.startswith("mkdir -p shelf/b "))
     assert [command.split(" --")[0] for command in commands] == [
-        "python train.py", "python train.py", copy_b, "mkdir -p shelf/a && cp runs/a/{config.json,model.safetensors,"
+        "python train.py", "python train.py", copy_b, "mkdir -p shelf/a && cp runs/a/{config.json,preprocessor_config.json,model.safetensors,"
         "training_config.json,*.csv,*.png} shelf/a/", "python train.py"]
     assert "cp runs/b/" in copy_b and "--teacher shelf/a,shelf/b,elsewhere --distill 0.7" in commands[-1]
     assert "teacher-training-configs" not in commands[-1]
@@ -229,8 +292,8 @@ def test_a_student_trained_from_scratch_reproduces_its_teachers_first():
     commands = reproduce_commands(stages(student))
     assert [command.split(" --")[:2] for command in commands if command.startswith("python")] == [
         ["python train.py", "out runs/a"], ["python train.py", "out runs/b"], ["python train.py", "out runs/student"]]
-    assert commands[2:4] == ["mkdir -p shelf/b && cp runs/b/{config.json,model.safetensors,training_config.json,"
-                             "*.csv,*.png} shelf/b/", "mkdir -p shelf/a && cp runs/a/{config.json,model.safetensors,"
+    assert commands[2:4] == ["mkdir -p shelf/b && cp runs/b/{config.json,preprocessor_config.json,model.safetensors,training_config.json,"
+                             "*.csv,*.png} shelf/b/", "mkdir -p shelf/a && cp runs/a/{config.json,preprocessor_config.json,model.safetensors,"
                              "training_config.json,*.csv,*.png} shelf/a/"]
     assert len(commands) == len(set(commands)) == 5
 
@@ -251,6 +314,7 @@ def test_reproduce_commands_end_with_the_soup_of_averaged_models():
     assert soup_parts(training, chain) == [{"name": "stage 1", "weight": 0.4}, {"name": "stage 2", "weight": 0.6}]
 
 
+@pytest.mark.slow
 def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
     import shutil
 
@@ -270,6 +334,7 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
     assert record["soup"]["command"] in text.split("## Reproduce every number")[1]
 
 
+@pytest.mark.slow
 def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evaluated, tmp_path):
     import shutil
 
@@ -293,6 +358,7 @@ def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evalu
         f"--out {record['out']}")
 
 
+@pytest.mark.slow
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
     from fer_model import card
 
