@@ -1,32 +1,47 @@
-"""`python -m fer_model predict` (also the `fer-model` command): expressions over images, folders and videos.
+"""`fer-model predict` (also `python -m fer_model predict`): expressions over images, folders and videos.
 
-    python -m fer_model predict photos/ interview.mp4 --out results.csv --every 2 --annotate annotated/
+    fer-model predict photos/ interview.mp4 --out results.csv --every 2 --annotate annotated/
 
-One row per face: source, frame index and time (videos), a face id that follows the same face
-across frames, its box, the top label and its score, and one column per label. Each video also
-gets a timeline PNG beside the output (probability of each label over time, per face). A file
-that cannot be read is named in a warning and in the summary, and the rest is still processed;
-the exit status is 1 only when nothing could be processed.
+One row per face: source, frame index and time (videos), a face number (from 1) that follows the
+same face across frames, whether a face was found (else the whole image was classified), its box,
+the top label and its score, and one column per label. Each video also gets a timeline PNG beside
+the output (probability of each label over time, per face). A file that cannot be read is named in
+one line and skipped.
+
+Exit status: 0 when something was processed; 1 when every input failed to read; 2 for a mistake
+on the command line (a bad option, an input path that does not exist, an output that would replace
+an earlier run's file without --overwrite).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .batch import VIDEO_DETECT_SIDE
 from .cli import run as run_cli
+from .processor import parse_prior
+
+
+def program_name() -> str:
+    """The name this command was called by: `fer-model`, or `python -m fer_model`."""
+    called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m fer_model" if called in ("", "__main__.py", "-c", "-m") else called
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fer_model", description=__doc__,
+    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser("predict", help="expressions of every face in images, folders and videos")
+    predict = commands.add_parser("predict", help="expressions of every face in images, folders and videos",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively), videos")
     predict.add_argument("--out", required=True, help="results file (CSV, or JSON with --json)")
     predict.add_argument("--json", action="store_true", help="write JSON records instead of CSV")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace the results, timelines and annotated files of an earlier run with the same names")
     sampling = predict.add_mutually_exclusive_group()
     sampling.add_argument("--every", type=int, default=1, help="analyse every N-th video frame (default: every frame)")
     sampling.add_argument("--fps", type=float, help="analyse about this many video frames per second")
@@ -37,32 +52,48 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="video frames are searched for faces at this longer side (default: %(default)s, "
                               "which finds faces of 48 px and more in a 640x480 frame; raise it for small faces)")
     predict.add_argument("--model", help="model folder or Hub id (default: the shipped model)")
+    predict.add_argument("--prior", type=parse_prior, metavar="PRIOR",
+                         help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
+                              "per label, comma-separated (default: the model's, from preprocessor_config.json)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.every < 1 or (args.fps is not None and args.fps <= 0):
         parser.error("--every must be at least 1 and --fps positive")
+    if not 0 <= args.smoothing < 1:
+        parser.error(f"--smoothing must be in [0, 1), not {args.smoothing}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import VIDEO_SUFFIXES, BatchPredictor, frame_recognizer, plot_timeline, run, write_rows
+    from .batch import BatchPredictor, collect_inputs, frame_recognizer, planned_outputs, plot_timeline, run, write_rows
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    recognizer = EmotionRecognizer.from_pretrained(args.model)
-    predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
-                               fps=args.fps, video_recognizer=frame_recognizer(recognizer.model, args.video_detect_side))
-    rows, summary = run(predictor, args.inputs, progress=not args.quiet)
+    missing = [path for path in args.inputs if not os.path.exists(path)]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     out = Path(args.out)
+    files, _ = collect_inputs(args.inputs)
+    timelines, annotated = planned_outputs(files, out, args.annotate)
+    existing = [str(path) for path in [out, *timelines.values(), *annotated] if path.exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''} already exist(s) from "
+                              "an earlier run; pass --overwrite to replace them, or another --out / --annotate")
+    recognizer = EmotionRecognizer.from_pretrained(args.model, prior=args.prior)
+    predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
+                               fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side))
+    rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     if summary.files:
         write_rows(rows, recognizer.labels, out, as_json=args.json)
-        for video in sorted({row.source for row in rows if Path(row.source).suffix.lower() in VIDEO_SUFFIXES}):
-            plot_timeline([row for row in rows if row.source == video], recognizer.labels,
-                          out.with_name(f"{out.stem}.{Path(video).stem}.timeline.png"), title=Path(video).name)
-    print(f"{summary.files} file(s), {summary.frames} image(s) or frame(s), {summary.faces} face(s)"
+        for video, target in timelines.items():
+            found = [row for row in rows if row.source == str(video)]
+            if str(video) not in summary.failed:
+                plot_timeline(found, recognizer.labels, target, title=video.name)
+    faces = sum(row.face.face_found for row in rows)
+    print(f"{summary.files} file(s), {summary.frames} image(s) or frame(s), {faces} face(s) found"
+          + (f", {len(rows) - faces} image(s) without a face classified whole" if len(rows) > faces else "")
+          + (f", {len(summary.failed)} skipped" if summary.failed else "")
           + (f"; wrote {out}" if summary.files else "; nothing written"), file=sys.stderr)
-    for source, reason in summary.failed.items():
-        print(f"  failed: {source}: {reason}", file=sys.stderr)
     return 0 if summary.files else 1
 
 

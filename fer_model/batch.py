@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import warnings
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -18,14 +19,18 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .inference import EmotionRecognizer, FacePrediction
-from .model import FERNet
 from .model import atomic_write
-from .preprocess import ImageError, load_image, to_rgb
+from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
+from .render import annotate
+from .tracking import FaceTracker
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+# FFmpeg inside OpenCV prints its own complaints about a broken file (several times); the
+# InputError raised for that file says it once, in words.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg"}
 VIDEO_CODECS = {"mp4": "mp4v", "webm": "VP80"}  # what the opencv-python wheels can encode
-FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x", "y", "w", "h", "label", "score"]
+FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "face_found", "x", "y", "w", "h", "label", "score"]
 
 
 class InputError(ValueError):
@@ -37,13 +42,13 @@ class FaceRow:
     source: str
     frame: int | None  # None for images
     time_s: float | None
-    face_id: int
+    face_id: int  # from 1: the face's number in the image, or its track across a video's frames
     face: FacePrediction
 
     def as_dict(self) -> dict:
         x, y, w, h = self.face.box
         row = {"source": self.source, "frame": self.frame, "time_s": None if self.time_s is None else round(self.time_s, 4),
-               "face_id": self.face_id, "x": x, "y": y, "w": w, "h": h, "label": self.face.label,
+               "face_id": self.face_id, "face_found": self.face.face_found, "x": x, "y": y, "w": w, "h": h, "label": self.face.label,
                "score": round(self.face.score, 6)}
         row.update({label: round(p, 6) for label, p in self.face.probabilities.items()})
         return row
@@ -53,7 +58,6 @@ class FaceRow:
 class Summary:
     files: int = 0
     frames: int = 0
-    faces: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # source -> reason
 
 
@@ -74,29 +78,24 @@ def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], dict[str, s
     return files, problems
 
 
-class FaceTracker:
-    """Gives each face a number that stays with it across frames: a face continues the track
-    whose last box overlaps it most (IoU >= `min_iou`), else starts a new one."""
+def unique_stems(files: list[Path]) -> dict[Path, str]:
+    """A name for each input's output files: its stem, numbered (-2, -3, ...) where stems repeat."""
+    stems, seen = {}, {}
+    for path in files:
+        seen[path.stem] = seen.get(path.stem, 0) + 1
+        stems[path] = path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}"
+    return stems
 
-    def __init__(self, min_iou: float = 0.3) -> None:
-        self.min_iou = min_iou
-        self.tracks: dict[int, tuple[int, int, int, int]] = {}
-        self.next_id = 0
 
-    def assign(self, boxes: list[tuple[int, int, int, int]]) -> list[int]:
-        from .smoothing import _iou
-
-        free, ids = dict(self.tracks), []
-        for box in boxes:
-            best = max(free, key=lambda track: _iou(free[track], box), default=None)
-            if best is not None and _iou(free[best], box) >= self.min_iou:
-                del free[best]
-                ids.append(best)
-            else:
-                ids.append(self.next_id)
-                self.next_id += 1
-        self.tracks = dict(zip(ids, boxes))
-        return ids
+def planned_outputs(files: list[Path], out: Path, annotate: str | Path | None,
+                    video_format: str = "mp4") -> tuple[dict[Path, Path], list[Path]]:
+    """What a run over `files` writes besides `out`: {video: its timeline PNG} and the annotated copies."""
+    stems = unique_stems(files)
+    videos = [path for path in files if path.suffix.lower() in VIDEO_SUFFIXES]
+    timelines = {video: out.with_name(f"{out.stem}.{stems[video]}.timeline.png") for video in videos}
+    annotated = [] if not annotate else [
+        Path(annotate) / f"{stems[path]}.annotated.{video_format if path in videos else 'jpg'}" for path in files]
+    return timelines, annotated
 
 
 def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -129,12 +128,15 @@ def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.nd
 VIDEO_DETECT_SIDE = 320  # frames are searched at this longer side: faces of 48 px and more in 640x480
 
 
-def frame_recognizer(model: FERNet, side: int = VIDEO_DETECT_SIDE) -> EmotionRecognizer:
-    """A recognizer for video and webcam frames: a Haar detector that searches them at `side`
-    pixels, about 4x cheaper than 640 for a 640x480 frame and enough for the faces they hold."""
+def frame_recognizer(recognizer: EmotionRecognizer, side: int = VIDEO_DETECT_SIDE,
+                     single_view: bool = False) -> EmotionRecognizer:
+    """The recognizer's model and processor with a detector for video and webcam frames, which
+    searches them at `side` pixels: about 4x cheaper than 640 for a 640x480 frame and enough for
+    the faces they hold. `single_view`: one plain crop per face (the live webcam)."""
     from .detect import HaarFaceDetector
 
-    return EmotionRecognizer(model, HaarFaceDetector(max_side=side))
+    processor = recognizer.processor.single_view() if single_view else recognizer.processor
+    return EmotionRecognizer(recognizer.model, processor, HaarFaceDetector(max_side=side), device=recognizer.device)
 
 
 def video_info(path: Path) -> tuple[int, float]:
@@ -173,6 +175,7 @@ class BatchPredictor:
         self.recognizer, self.video_recognizer = recognizer, video_recognizer or recognizer
         self.every, self.fps, self.smoothing, self.video_format = every, fps, smoothing, video_format
         self.annotate = Path(annotate) if annotate else None
+        self.stems: dict[Path, str] = {}  # output names of the inputs of a run (see unique_stems)
 
     def image_rows(self, path: Path) -> list[FaceRow]:
         try:
@@ -183,25 +186,21 @@ class BatchPredictor:
         faces = self.recognizer.predict(frame)
         if self.annotate:
             self._write_annotated_image(path, frame, faces)
-        return [FaceRow(str(path), None, None, index, face) for index, face in enumerate(faces)]
+        return [FaceRow(str(path), None, None, number, face) for number, face in enumerate(faces, start=1)]
 
     def video_rows(self, path: Path, on_frame: Callable[[], None] = lambda: None) -> Iterator[FaceRow]:
-        from .smoothing import smooth
-
-        tracker, state, writer = FaceTracker(), None, None
+        tracker, writer = FaceTracker(keep=self.smoothing), None
         fps = video_info(path)[1]
         every = self.every_for(fps)
         try:
             for index, seconds, frame in video_frames(path, every):
-                faces = self.video_recognizer.predict(frame)
-                if self.smoothing:
-                    faces, state = smooth(faces, state, self.smoothing)
-                found = [face for face in faces if face.face_found]
-                for face_id, face in zip(tracker.assign([face.box for face in found]), found):
-                    yield FaceRow(str(path), index, seconds, face_id, face)
+                tracked = [(number, face) for number, face in tracker.update(self.video_recognizer.predict(frame))
+                           if number is not None]  # frames without a face give no row
+                for number, face in tracked:
+                    yield FaceRow(str(path), index, seconds, number, face)
                 if self.annotate:
                     writer = writer or self._video_writer(path, frame, (fps or 30.0) / every)
-                    writer.write(_annotated(frame, found)[:, :, ::-1])
+                    writer.write(annotate(frame, [face for _, face in tracked], [n for n, _ in tracked])[:, :, ::-1])
                 on_frame()
         finally:
             if writer is not None:
@@ -210,8 +209,8 @@ class BatchPredictor:
     def _write_annotated_image(self, path: Path, frame: np.ndarray, faces: list[FacePrediction]) -> None:
         from PIL import Image
 
-        target = self.annotate / f"{path.stem}.annotated.jpg"
-        picture = Image.fromarray(_annotated(frame, faces))
+        target = self.annotate / f"{self.stems.get(path, path.stem)}.annotated.jpg"
+        picture = Image.fromarray(annotate(frame, faces))
         atomic_write(target, lambda temp: picture.save(temp, format="JPEG", quality=90))
 
     def every_for(self, video_fps: float) -> int:
@@ -233,21 +232,19 @@ class BatchPredictor:
         return writer
 
     def annotated_video(self, path: Path) -> Path:
-        return self.annotate / f"{Path(path).stem}.annotated.{self.video_format}"
-
-
-def _annotated(frame: np.ndarray, faces: list[FacePrediction]) -> np.ndarray:
-    from .render import annotate
-
-    return annotate(frame, faces)
+        return self.annotate / f"{self.stems.get(Path(path), Path(path).stem)}.annotated.{self.video_format}"
 
 
 def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = True) -> tuple[list[FaceRow], Summary]:
-    """Every face of every input, with a summary naming what failed; a failing file never stops the rest."""
+    """Every face of every input, with a summary naming what failed; a failing file never stops the
+    rest, and each is named in one line on stderr as it is skipped."""
     from tqdm import tqdm
 
     files, problems = collect_inputs(inputs)
+    predictor.stems = unique_stems(files)
     summary = Summary(failed=dict(problems))
+    for source, reason in problems.items():
+        tqdm.write(f"skipped {source}: {reason}", file=sys.stderr)
     rows: list[FaceRow] = []
     with tqdm(files, desc="files", unit="file", disable=not progress) as bar:
         for path in bar:
@@ -271,11 +268,10 @@ def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = Tr
             except InputError as error:
                 reason = str(error).replace(f"{path}: ", "")
                 summary.failed[str(path)] = reason
-                warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+                tqdm.write(f"skipped {path}: {reason}", file=sys.stderr)
                 continue
             rows += found
             summary.files += 1
-            summary.faces += sum(row.face.face_found for row in found)
     return rows, summary
 
 
@@ -299,14 +295,17 @@ def plot_timeline(rows: list[FaceRow], labels: list[str], target: str | Path, ti
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ids = sorted({row.face_id for row in rows}) or [0]
+    ids = sorted({row.face_id for row in rows}) or [1]
     figure, axes = plt.subplots(len(ids), 1, figsize=(10, 2.6 * len(ids)), squeeze=False, sharex=True)
     for axis, face_id in zip(axes[:, 0], ids):
         mine = [row for row in rows if row.face_id == face_id]
         times = [row.time_s for row in mine]
+        marker = "o" if len(mine) < 3 else None  # a face seen in one or two frames still shows
         for label in labels:
-            axis.plot(times, [row.face.probabilities[label] for row in mine], label=label, linewidth=1.4)
-        axis.set(ylim=(0, 1), ylabel="probability", title=f"{title} face {face_id}" if mine else f"{title}: no face found")
+            axis.plot(times, [row.face.probabilities[label] for row in mine], label=label, linewidth=1.4, marker=marker)
+        axis.set(ylim=(0, 1), ylabel="probability",
+                 title=(f"{title} face {face_id}" + (f" (seen in {len(mine)} frame{'s' if len(mine) > 1 else ''})"
+                                                     if len(mine) < 3 else "")) if mine else f"{title}: no face found")
         axis.grid(alpha=0.3)
     axes[0, 0].legend(ncol=len(labels), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
     axes[-1, 0].set_xlabel("time (s)")

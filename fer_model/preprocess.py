@@ -26,6 +26,9 @@ WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # integer pixels beyond 8
 ALPHA_MODES = ("RGBA", "LA", "PA", "P", "RGBa", "La")  # may carry transparency
 
 
+# File suffixes of the images the package reads (PIL), in folders of FER-2013 faces and of photos.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm"})
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ALPHA_MODES or "transparency" in image.info
 

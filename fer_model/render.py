@@ -15,25 +15,28 @@ FACE_COLOURS = [(46, 134, 222), (235, 77, 75), (16, 172, 132), (243, 156, 18), (
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def face_colour(index: int) -> tuple[int, int, int]:
-    return FACE_COLOURS[index % len(FACE_COLOURS)]
+def face_colour(number: int) -> tuple[int, int, int]:
+    """The colour of face number `number` (from 1)."""
+    return FACE_COLOURS[(number - 1) % len(FACE_COLOURS)]
 
 
-def annotate(frame: np.ndarray, faces: list[FacePrediction]) -> np.ndarray:
+def annotate(frame: np.ndarray, faces: list[FacePrediction], numbers: list[int] | None = None) -> np.ndarray:
     """A copy of the RGB frame with each face boxed, numbered and labelled with its top emotion,
-    and its Grad-CAM map laid over it where the prediction carries one."""
+    and its Grad-CAM map laid over it where the prediction carries one. `numbers`: each face's
+    number (a tracked face keeps its number and colour across frames); default 1, 2, ... in order."""
+    numbers = list(range(1, len(faces) + 1)) if numbers is None else numbers
     out = np.ascontiguousarray(frame.copy())
     scale = max(out.shape[:2]) / 640
     thickness = max(1, round(2 * scale))
-    for index, face in enumerate(faces):
+    for number, face in zip(numbers, faces):
         x, y, w, h = face.box
         if face.saliency is not None:
             _overlay_heatmap(out, face.box, face.saliency)
         if not face.face_found:
             continue
-        colour = face_colour(index)
+        colour = face_colour(number)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
-        text = f"{index + 1} {face.label} {face.score:.0%}"
+        text = f"{number} {face.label} {face.score:.0%}"
         font_scale = 0.6 * scale
         (tw, th), base = cv2.getTextSize(text, FONT, font_scale, thickness)
         top = y - th - base - 4 if y - th - base - 4 >= 0 else y + h
@@ -54,27 +57,30 @@ def _overlay_heatmap(frame: np.ndarray, box: tuple[int, int, int, int], heatmap:
     frame[y:y + h, x:x + w] = (0.55 * region + 0.45 * coloured).astype(np.uint8)
 
 
-def probability_bars(faces: list[FacePrediction], width: int = 380, max_faces: int = 6) -> np.ndarray:
-    """An RGB panel with one block per face (numbered, in its box colour): all labels in the
-    model's fixed order, each with a bar and its percentage. More than two faces go in two columns."""
+def probability_bars(faces: list[FacePrediction], width: int = 380, max_faces: int = 6,
+                     numbers: list[int] | None = None) -> np.ndarray:
+    """An RGB panel with one block per face (numbered as in `annotate`, in its box colour): all
+    labels in the model's fixed order, each with a bar and its percentage. More than two faces go
+    in two columns."""
     shown = faces[:max_faces]
+    numbers = list(range(1, len(shown) + 1)) if numbers is None else numbers
     if not shown:
         panel = np.full((60, width, 3), 255, dtype=np.uint8)
         cv2.putText(panel, "no face yet", (10, 36), FONT, 0.6, (90, 90, 90), 1, cv2.LINE_AA)
         return panel
-    blocks = [_face_block(index, face, width) for index, face in enumerate(shown)]
+    blocks = [_face_block(number, face, width) for number, face in zip(numbers, shown)]
     columns = 1 if len(blocks) <= 2 else 2
     rows = [np.hstack(blocks[i:i + columns] + [np.full_like(blocks[0], 255)] * (columns - len(blocks[i:i + columns])))
             for i in range(0, len(blocks), columns)]
     return np.vstack(rows)
 
 
-def _face_block(index: int, face: FacePrediction, width: int) -> np.ndarray:
+def _face_block(number: int, face: FacePrediction, width: int) -> np.ndarray:
     row, header, pad = 26, 40, 10
     labels = list(face.probabilities)
     block = np.full((header + row * len(labels) + pad, width, 3), 255, dtype=np.uint8)
-    colour = face_colour(index)
-    title = f"Face {index + 1}: {face.label} {face.score:.0%}" if face.face_found else \
+    colour = face_colour(number)
+    title = f"Face {number}: {face.label} {face.score:.0%}" if face.face_found else \
         f"Whole image: {face.label} {face.score:.0%}"
     cv2.rectangle(block, (pad, 10), (pad + 6, header - 6), colour, -1)
     cv2.putText(block, title, (pad + 14, 30), FONT, 0.62, (30, 30, 30), 1, cv2.LINE_AA)

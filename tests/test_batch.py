@@ -14,7 +14,7 @@ from PIL import Image
 
 from fer_model import FER2013_LABELS
 from fer_model.__main__ import main
-from fer_model.batch import FIXED_COLUMNS, FaceTracker
+from fer_model.batch import FIXED_COLUMNS
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT, ROOT
 
@@ -53,7 +53,7 @@ def inputs(tmp_path_factory):
     return root
 
 
-def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, recwarn):
+def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, capsys):
     out = tmp_path / "results.csv"
     status = main(["predict", str(inputs / "album"), str(inputs / "two_faces.mp4"), "--out", str(out),
                    "--annotate", str(tmp_path / "annotated"), "--quiet"])
@@ -65,6 +65,9 @@ def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, recwarn):
         by_source.setdefault(row["source"], []).append(row)
     grid = by_source[str(inputs / "album" / "nested" / "grid.jpg")]
     assert len(grid) == 4 and all(row["frame"] == "" for row in grid)
+    assert [row["face_id"] for row in grid] == ["1", "2", "3", "4"] and {row["face_found"] for row in grid} == {"True"}
+    cat = by_source[str(inputs / "album" / "cat.jpg")]  # no face: the whole image, and the row says so
+    assert len(cat) == 1 and cat[0]["face_found"] == "False" and cat[0]["x"] == "0"
     video = by_source[str(inputs / "two_faces.mp4")]
     frames = sorted({int(row["frame"]) for row in video})
     assert frames == list(range(24))
@@ -76,9 +79,12 @@ def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, recwarn):
     # the two sliding faces keep their ids: the left one stays left of the right one
     orders = {tuple(face_id for _, face_id in sorted((int(r["x"]), r["face_id"]) for r in video
                                                      if int(r["frame"]) == frame)) for frame in frames}
-    assert len(orders) == 1 and sorted(orders.pop()) == ["0", "1"], orders
+    assert len(orders) == 1 and sorted(orders.pop()) == ["1", "2"], orders
     assert str(inputs / "album" / "broken.jpg") not in by_source
-    assert any("broken.jpg" in str(w.message) for w in recwarn)
+    err = capsys.readouterr().err
+    skipped = [line for line in err.splitlines() if "broken.jpg" in line]
+    assert len(skipped) == 1 and skipped[0].startswith("skipped ") and "Warning" not in err  # one plain line
+    assert "face(s) found, 1 image(s) without a face classified whole, 1 skipped" in err
     assert (tmp_path / "results.two_faces.timeline.png").stat().st_size > 10_000
     assert (tmp_path / "annotated" / "grid.annotated.jpg").exists()
     annotated = cv2.VideoCapture(str(tmp_path / "annotated" / "two_faces.annotated.mp4"))
@@ -91,29 +97,50 @@ def test_sampling_and_json_output(inputs, tmp_path):
     assert main(["predict", str(inputs / "two_faces.mp4"), "--out", str(out), "--json", "--every", "5", "--quiet"]) == 0
     records = json.loads(out.read_text())
     assert sorted({r["frame"] for r in records}) == [0, 5, 10, 15, 20]
-    assert main(["predict", str(inputs / "two_faces.mp4"), "--out", str(out), "--json", "--fps", "4", "--quiet"]) == 0
+    assert main(["predict", str(inputs / "two_faces.mp4"), "--out", str(out), "--json", "--fps", "4", "--quiet",
+                 "--overwrite"]) == 0
     assert sorted({r["frame"] for r in json.loads(out.read_text())}) == [0, 3, 6, 9, 12, 15, 18, 21]
 
 
-def test_nothing_processable_fails_and_writes_nothing(tmp_path, capsys):
+def test_nothing_processable_fails_and_writes_nothing(tmp_path, capfd):
     empty = tmp_path / "empty"
     empty.mkdir()
     corrupt = tmp_path / "clip.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
     out = tmp_path / "results.csv"
-    with pytest.warns(UserWarning, match="clip.mp4"):
-        status = main(["predict", str(empty), str(corrupt), str(tmp_path / "missing.jpg"), "--out", str(out), "--quiet"])
+    status = main(["predict", str(empty), str(corrupt), "--out", str(out), "--quiet"])
     assert status == 1 and not out.exists()
-    err = capsys.readouterr().err
-    assert "the folder holds no images or videos" in err and "no such file or folder" in err and "clip.mp4" in err
+    err = capfd.readouterr().err  # the process's stderr, FFmpeg's included
+    assert "skipped" in err and "the folder holds no images or videos" in err and "clip.mp4" in err
+    assert "moov atom" not in err and len([line for line in err.splitlines() if "clip.mp4" in line]) == 1
 
 
-def test_tracker_keeps_ids_and_opens_new_ones():
-    tracker = FaceTracker()
-    assert tracker.assign([(0, 0, 50, 50), (300, 0, 50, 50)]) == [0, 1]
-    assert tracker.assign([(305, 2, 50, 50), (4, 0, 50, 50)]) == [1, 0]
-    assert tracker.assign([(600, 300, 40, 40)]) == [2]
-    assert tracker.assign([(602, 300, 40, 40), (0, 0, 50, 50)]) == [2, 3]
+@pytest.mark.parametrize("called, shown", [("/usr/bin/fer-model", "usage: fer-model"),
+                                           ("/x/fer_model/__main__.py", "usage: python -m fer_model")])
+def test_help_shows_the_name_it_was_called_by(monkeypatch, capsys, called, shown):
+    monkeypatch.setattr(sys, "argv", [called])
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert capsys.readouterr().out.startswith(shown)
+
+
+def test_a_missing_path_is_one_line_and_status_2(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "fer_model", "predict", str(tmp_path / "nope.jpg"), "--out",
+                          str(tmp_path / "r.csv")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "no such file or folder" in run.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_second_run_does_not_overwrite_the_first_without_being_asked(inputs, tmp_path):
+    out = tmp_path / "results.csv"
+    clip = str(inputs / "two_faces.mp4")
+    assert main(["predict", clip, "--out", str(out), "--every", "6", "--quiet"]) == 0
+    timeline = tmp_path / "results.two_faces.timeline.png"
+    before = timeline.stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="results.csv.*--overwrite"):
+        main(["predict", clip, "--out", str(out), "--every", "6", "--quiet"])
+    assert timeline.stat().st_mtime_ns == before
+    assert main(["predict", clip, "--out", str(out), "--every", "6", "--quiet", "--overwrite"]) == 0
 
 
 def test_the_command_runs_as_a_module(inputs, tmp_path):

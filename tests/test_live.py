@@ -6,7 +6,7 @@ from PIL import Image
 
 from fer_model import FER2013_LABELS, FacePrediction
 from fer_model.render import annotate, face_colour, probability_bars
-from fer_model.smoothing import smooth
+from fer_model.tracking import FaceTracker
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID
 
@@ -16,36 +16,53 @@ def _face(box, top, found=True, saliency=None):
     return FacePrediction(box, top, probabilities, found, saliency)
 
 
+def _smooth(tracker, faces, keep):
+    return [face for _, face in tracker.update(faces, keep)]
+
+
 def test_smoothing_is_an_exponential_moving_average():
-    first, state = smooth([_face((10, 10, 50, 50), "happy")], None, keep=0.6)
+    tracker = FaceTracker()
+    first = _smooth(tracker, [_face((10, 10, 50, 50), "happy")], keep=0.6)
     assert first[0].probabilities["happy"] == pytest.approx(0.7)  # nothing to blend with yet
-    second, state = smooth([_face((12, 10, 50, 50), "sad")], state, keep=0.6)
+    second = _smooth(tracker, [_face((12, 10, 50, 50), "sad")], keep=0.6)
     assert second[0].probabilities["happy"] == pytest.approx(0.6 * 0.7 + 0.4 * 0.05)
     assert second[0].probabilities["sad"] == pytest.approx(0.6 * 0.05 + 0.4 * 0.7)
     assert second[0].label == "happy"  # the past still outweighs one frame
-    third, _ = smooth([_face((12, 10, 50, 50), "sad")], state, keep=0.0)
+    third = _smooth(tracker, [_face((12, 10, 50, 50), "sad")], keep=0.0)
     assert third[0].probabilities["sad"] == pytest.approx(0.7)  # keep 0: no smoothing
     assert sum(second[0].probabilities.values()) == pytest.approx(1.0)
 
 
-def test_smoothing_matches_faces_by_overlap_and_handles_arrivals_and_departures():
-    _, state = smooth([_face((0, 0, 40, 40), "happy"), _face((200, 0, 40, 40), "angry")], None, keep=0.5)
-    # the faces swap order in the list; each must continue its own track
-    swapped, state = smooth([_face((202, 0, 40, 40), "neutral"), _face((2, 0, 40, 40), "neutral")], state, keep=0.5)
-    assert swapped[0].probabilities["angry"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
-    assert swapped[1].probabilities["happy"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
-    # one face leaves, a new one arrives far away: the newcomer starts fresh
-    later, state = smooth([_face((400, 300, 40, 40), "fear")], state, keep=0.5)
-    assert later[0].probabilities["fear"] == pytest.approx(0.7) and len(state) == 1
-    # a whole-image prediction (no face found) is never blended
-    whole, _ = smooth([_face((400, 300, 40, 40), "sad", found=False)], state, keep=0.5)
-    assert whole[0].probabilities["sad"] == pytest.approx(0.7)
+def test_tracks_follow_faces_by_overlap_and_handle_arrivals_and_departures():
+    tracker = FaceTracker(keep=0.5)
+    assert [n for n, _ in tracker.update([_face((0, 0, 40, 40), "happy"), _face((200, 0, 40, 40), "angry")])] == [1, 2]
+    # the faces swap order in the list; each continues its own track, number and average
+    swapped = tracker.update([_face((202, 0, 40, 40), "neutral"), _face((2, 0, 40, 40), "neutral")])
+    assert [n for n, _ in swapped] == [2, 1]
+    assert swapped[0][1].probabilities["angry"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
+    assert swapped[1][1].probabilities["happy"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
+    # one face leaves, a new one arrives far away: the newcomer starts fresh with the next number
+    later = tracker.update([_face((400, 300, 40, 40), "fear")])
+    assert later[0][0] == 3 and later[0][1].probabilities["fear"] == pytest.approx(0.7)
+    # a whole-image prediction (no face found) gets no number and is never blended
+    whole = tracker.update([_face((400, 300, 40, 40), "sad", found=False)])
+    assert whole[0][0] is None and whole[0][1].probabilities["sad"] == pytest.approx(0.7)
+
+
+def test_a_one_frame_false_positive_does_not_take_the_real_face_number():
+    tracker = FaceTracker()
+    real = (100, 100, 80, 80)
+    assert [n for n, _ in tracker.update([_face(real, "happy")])] == [1]
+    blip = tracker.update([_face((10, 10, 20, 20), "sad"), _face((101, 100, 80, 80), "happy")])
+    assert [n for n, _ in blip] == [2, 1]  # listed first, but the real face keeps number 1
+    assert [n for n, _ in tracker.update([_face((102, 101, 80, 80), "happy")])] == [1]
 
 
 def test_smoothing_keeps_the_saliency_map_and_every_other_field():
     heatmap = np.random.default_rng(0).random((48, 48))
-    _, state = smooth([_face((0, 0, 40, 40), "happy")], None, keep=0.5)
-    out, _ = smooth([_face((1, 0, 40, 40), "happy", saliency=heatmap)], state, keep=0.5)
+    tracker = FaceTracker(keep=0.5)
+    tracker.update([_face((0, 0, 40, 40), "happy")])
+    out = _smooth(tracker, [_face((1, 0, 40, 40), "happy", saliency=heatmap)], keep=0.5)
     assert out[0].saliency is heatmap and out[0].box == (1, 0, 40, 40) and out[0].face_found
 
 
@@ -54,8 +71,8 @@ def test_annotate_draws_numbered_boxes_in_face_colours_and_leaves_the_input_alon
     faces = [_face((20, 60, 80, 80), "happy"), _face((180, 60, 80, 80), "sad")]
     out = annotate(frame, faces)
     assert out.shape == frame.shape and np.all(frame == 128)
-    for index, (x, y, w, h) in enumerate(face.box for face in faces):
-        assert tuple(out[y + h // 2, x]) == face_colour(index)  # the left edge of the box
+    for number, (x, y, w, h) in enumerate((face.box for face in faces), start=1):
+        assert tuple(out[y + h // 2, x]) == face_colour(number)  # the left edge of the box
         assert np.all(out[y + h // 2, x + w // 2] == 128)  # the face itself is not painted over
     whole = annotate(frame, [_face((0, 0, 320, 240), "sad", found=False)])
     assert np.all(whole == 128)  # no box when no face was found
@@ -90,11 +107,12 @@ def demo(untrained_model):
 @pytest.mark.parametrize("show_saliency", [False, True])
 def test_the_webcam_handler_over_several_frames(demo, show_saliency):
     frames = [np.asarray(Image.open(path).convert("RGB").resize((640, 480))) for path in (ASTRONAUT, ASTRONAUT_GRID)]
-    state = None
+    state, tracked = None, []
     for frame in frames * 3:
         annotated, bars, state = demo.stream(frame, state, 0.6, show_saliency)
         assert annotated.shape == frame.shape and bars.ndim == 3
-        assert len(state) >= 1
+        tracked.append(len(state.tracks))
+    assert max(tracked) >= 1  # faces found are followed
     plain, _, _ = demo.stream(frames[0], None, 0.6, False)
     heat, _, _ = demo.stream(frames[0], None, 0.6, True)
     assert np.abs(plain.astype(int) - heat.astype(int)).sum() > 0  # the overlay shows
@@ -124,9 +142,9 @@ def test_the_direct_webcam_transport_answers_each_frame_and_keeps_each_pages_smo
     request = {"image": _jpeg_data_url(ASTRONAUT), "client": "page-a", "keep": 0.6, "saliency": show_saliency}
     answer = demo.live_frame(request)
     assert _decode(answer["frame"]).shape == (480, 640, 3) and _decode(answer["bars"]).ndim == 3
-    first = [dict(track) for track in demo.live_states["page-a"]]
+    first = {number: box for number, (box, _) in demo.live_states["page-a"].tracks.items()}
     demo.live_frame({**request, "image": _jpeg_data_url(ASTRONAUT_GRID)})
-    assert demo.live_states["page-a"] != first  # the page's tracks moved on
+    assert {number: box for number, (box, _) in demo.live_states["page-a"].tracks.items()} != first  # tracks moved on
     demo.live_frame({**request, "client": "page-b"})
     assert {"page-a", "page-b"} <= set(demo.live_states)
 

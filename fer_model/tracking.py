@@ -1,0 +1,61 @@
+"""Following faces across video or webcam frames by box overlap: a number that stays with each
+face, and optionally a moving average of its probabilities so live bars do not flicker."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .inference import FacePrediction
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    w = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    h = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = w * h
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+class FaceTracker:
+    """Gives each detected face a number (from 1) that stays with it across frames, and blends its
+    probabilities with its own in the previous frame.
+
+    A face continues the track of the previous frame whose box overlaps it most (IoU >=
+    `min_iou`), else starts a new track with the next number. Its probabilities become
+    ``keep * previous + (1 - keep) * current`` (an exponential moving average; `keep` 0: none).
+    A whole-image prediction (no face found) is passed through without a number.
+    """
+
+    def __init__(self, keep: float = 0.0, min_iou: float = 0.3) -> None:
+        if not 0 <= keep < 1:
+            raise ValueError(f"keep must be in [0, 1), not {keep}")
+        self.keep, self.min_iou = keep, min_iou
+        self.tracks: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] = {}  # id -> (box, probabilities)
+        self.next_id = 1
+
+    def update(self, faces: list[FacePrediction], keep: float | None = None) -> list[tuple[int | None, FacePrediction]]:
+        """(track number or None, prediction with smoothed probabilities) of each face of a frame;
+        `keep` overrides the tracker's weight of the past for this frame (the live slider)."""
+        keep = self.keep if keep is None else keep
+        free, tracks, out = dict(self.tracks), {}, []
+        for face in faces:
+            if not face.face_found:
+                out.append((None, face))
+                continue
+            labels = list(face.probabilities)
+            current = np.array([face.probabilities[label] for label in labels])
+            best = max(free, key=lambda track: iou(free[track][0], face.box), default=None)
+            if best is not None and iou(free[best][0], face.box) >= self.min_iou:
+                number, (_, previous) = best, free.pop(best)
+                current = keep * previous + (1 - keep) * current
+            else:
+                number, self.next_id = self.next_id, self.next_id + 1
+            named = dict(zip(labels, current.tolist()))
+            tracks[number] = (face.box, current)
+            out.append((number, replace(face, label=max(named, key=named.get), probabilities=named)))  # keeps saliency
+        self.tracks = tracks
+        return out
