@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import copy
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fer_model import DEFAULT_MODEL, EmotionRecognizer, ImageError, load_image
+from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, ImageError, load_image
 from fer_model.batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
-from fer_model.smoothing import smooth
+from fer_model.tracking import FaceTracker
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
 STREAM_EVERY = 0.05  # with --webcam-transport stream: seconds between webcam frames Gradio sends
 WEBCAM_IN_FLIGHT = 2  # direct transport: frames on their way to the server at once
@@ -40,6 +39,10 @@ LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the le
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
+PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Everyday"}
+PRIOR_INFO = ("How common each expression is assumed to be. Balanced: all seven equally likely (posed faces, "
+              "someone pulling faces at the camera). Everyday: mostly neutral and happy, as in ordinary photos. "
+              "As trained: the mix the model learned from.")
 SMOOTHING_INFO = ("Each update shows this share of the previous bars plus the rest of the new frame (an exponential "
                   "moving average per face), so the bars do not flicker.")
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
@@ -49,58 +52,80 @@ MAX_VIDEO_SECONDS = 60  # longer clips are refused in the Video tab (the `predic
 
 
 class OutputFiles:
-    """Upload results handed to Gradio as finished files with unique names.
+    """Upload results handed to Gradio as finished files with unique names, deleted by the same rule
+    as Gradio's cache: once older than `max_age_seconds` (checked every half of that), and all of
+    them when the app stops.
 
     Gradio caches a returned array under a name derived from its pixels and rewrites that file in
     place, so two requests with identical results (two visitors clicking the same example) can
     serve a half-written image. Files returned by path go through Gradio's atomic copy instead.
     """
 
-    def __init__(self, max_age_seconds: float = 600) -> None:
+    def __init__(self, max_age_seconds: float = CACHE_MAX_AGE) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="fer_model_app_"))
         self.max_age_seconds = max_age_seconds
+        self._stop = threading.Event()
+        threading.Thread(target=self._clean_periodically, name="output-files-cleanup", daemon=True).start()
 
     def save(self, array: np.ndarray, suffix: str) -> str:
         path = self.new_folder() / f"{uuid.uuid4().hex}.{suffix}"
         Image.fromarray(array).save(path, quality=90) if suffix == "jpg" else Image.fromarray(array).save(path)
         return str(path)
 
-
     def new_folder(self) -> Path:
-        """An empty folder of its own for one request's files; folders older than max_age_seconds go."""
-        now = time.time()
-        for old in self.folder.iterdir():  # Gradio has long copied these into its own cache
-            if now - old.stat().st_mtime > self.max_age_seconds:
-                shutil.rmtree(old, ignore_errors=True)
+        """An empty folder of its own for one request's files."""
         folder = self.folder / uuid.uuid4().hex
-        folder.mkdir()
+        folder.mkdir(parents=True)
         return folder
 
+    def clean(self) -> None:
+        """Delete the request folders older than max_age_seconds (Gradio has long copied their files)."""
+        now = time.time()
+        for old in list(self.folder.iterdir()) if self.folder.exists() else []:
+            if now - old.stat().st_mtime > self.max_age_seconds:
+                shutil.rmtree(old, ignore_errors=True)
 
-def single_view(model):
-    """The same network and weights, cropping as its config says but with no test-time views."""
-    live = copy.copy(model)  # shares the parameters; only the plain attributes below differ
-    live.tta_scales, live.tta_flip = [1.0], False
-    return live
+    def close(self) -> None:
+        """Delete every file (the app is stopping)."""
+        self._stop.set()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _clean_periodically(self) -> None:
+        while not self._stop.wait(max(1.0, self.max_age_seconds / 2)):
+            self.clean()
 
 
 class Demo:
     """The model and detectors, loaded once; the handlers below are what the page calls."""
 
-    def __init__(self, model: str | os.PathLike | None = None) -> None:
+    def __init__(self, model: str | os.PathLike | None = None, cache_max_age: int = CACHE_MAX_AGE) -> None:
         self.upload = EmotionRecognizer.from_pretrained(model)
         # Webcam faces are large, so frames are searched at 320 pixels (frame_recognizer). The live
         # stream already averages over frames (the smoothing), so it classifies the config's crop
         # once instead of over every test-time view: measured in bench/webcam.py.
-        self.live = frame_recognizer(single_view(self.upload.model))
-        self.clips = frame_recognizer(self.upload.model)  # the Video tab runs clips as `predict` does
-        self.files = OutputFiles()
+        self.live = frame_recognizer(self.upload, single_view=True)
+        self.clips = frame_recognizer(self.upload)  # the Video tab runs clips as `predict` does
+        self.files = OutputFiles(cache_max_age)
         self.live_states: OrderedDict[str, list] = OrderedDict()  # per webcam page, for `live_frame`
         self.live_lock = threading.Lock()
 
-    def predict(self, file: dict | str | None, show_saliency: bool = False):
+    def prior_choices(self) -> list[tuple[str, str]]:
+        """(what the page shows, the prior's name) of the priors this model offers."""
+        names = [name for name in PRIOR_LABELS if name != "everyday" or self.upload.processor.everyday_prior]
+        return [(PRIOR_LABELS[name], name) for name in names]
+
+    def _prior(self, prior: str | None) -> str | None:
+        if prior in (None, ""):
+            return None
+        if prior not in dict((name, label) for label, name in self.prior_choices()):
+            raise gr.Error(f"Unknown prior {prior!r}; choose one of "
+                           f"{', '.join(name for _, name in self.prior_choices())}.", print_exception=False)
+        return prior
+
+    def predict(self, file: dict | str | None, show_saliency: bool = False, prior: str | None = None):
         """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
-        table, per-face JSON and a status line out."""
+        table, per-face JSON and a status line out. `prior`: the class prior (default: the model's)."""
+        prior = self._prior(prior)
         if file is None:
             raise gr.Error("Upload an image first.", print_exception=False)
         path = file["path"] if isinstance(file, dict) else file
@@ -113,7 +138,7 @@ class Demo:
             notes.append(f"The {image.width}x{image.height} image was downscaled to fit {MAX_DISPLAY_SIDE} pixels.")
             image.thumbnail((MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE))
         frame = to_rgb(image)
-        faces = self.upload.predict(frame, saliency=show_saliency)
+        faces = self.upload.with_prior(prior).predict(frame, saliency=show_saliency)
         if not faces[0].face_found:
             notes.insert(0, "No face found: the whole image was classified as one face, which is only "
                             "meaningful for a tightly cropped face.")
@@ -122,20 +147,26 @@ class Demo:
         return (self.files.save(annotate(frame, faces), "jpg"), self.files.save(probability_bars(faces), "png"),
                 _top_label(faces), _table(faces), [face.to_dict() for face in faces], " ".join(notes))
 
-    def stream(self, frame: np.ndarray | None, state: list | None, keep: float, show_saliency: bool):
-        """Webcam handler: one frame in; annotated frame, smoothed bars and the tracking state out."""
+    def stream(self, frame: np.ndarray | None, state: FaceTracker | None, keep: float, show_saliency: bool,
+               prior: str | None = None):
+        """Webcam handler: one frame in; annotated frame, smoothed bars and the face tracker (the
+        page's state: each face's number and moving average) out."""
+        tracker = state or FaceTracker()
         if frame is None:
-            return None, probability_bars([]), state
-        faces = self.live.predict(frame, saliency=show_saliency)
-        faces, state = smooth(faces, state, keep)
-        return annotate(frame, faces), probability_bars(faces), state
+            return None, probability_bars([]), tracker
+        tracked = tracker.update(self.live.with_prior(self._prior(prior)).predict(frame, saliency=show_saliency), keep)
+        faces, numbers = [face for _, face in tracked], [number or 1 for number, _ in tracked]
+        return annotate(frame, faces, numbers), probability_bars(faces, numbers=numbers), tracker
 
     def live_frame(self, request: dict) -> dict:
         """The page's webcam transport (webcam.js): {"image": JPEG data URL, "client": page id, "keep":
-        smoothing, "saliency": bool} in; {"frame": JPEG data URL, "bars": PNG data URL} out, or
-        {"error": message}. Each page's smoothing state stays here, keyed by its id."""
+        smoothing, "saliency": bool, "prior": name (optional)} in; {"frame": JPEG data URL, "bars": PNG
+        data URL} out, or {"error": message}. Each page's smoothing state stays here, keyed by its id."""
         try:
             client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
+            prior = request.get("prior") or None
+            if prior is not None and prior not in [name for _, name in self.prior_choices()]:
+                return {"error": f"Unknown prior {prior!r}."}
             image = load_image(base64.b64decode(request["image"].partition(",")[2], validate=True))
         except ImageError as error:
             return {"error": f"The webcam frame could not be read: {error}."}
@@ -147,7 +178,7 @@ class Demo:
         frame = to_rgb(image)
         with self.live_lock:
             state = self.live_states.get(client)  # two frames of one page may be in flight: one blend may be lost
-        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency)
+        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency, prior)
         with self.live_lock:
             self.live_states[client] = state
             self.live_states.move_to_end(client)
@@ -155,8 +186,9 @@ class Demo:
                 self.live_states.popitem(last=False)
         return {"frame": _data_url(annotated, ".jpg"), "bars": _data_url(bars, ".png")}
 
-    def video(self, file: dict | str | None, every: int = 1, progress=gr.Progress()):
+    def video(self, file: dict | str | None, every: int = 1, prior: str | None = None, progress=gr.Progress()):
         """Video tab handler: a clip in; the annotated clip, the timeline plot, the CSV and a status line out."""
+        prior = self._prior(prior)
         if file is None:
             raise gr.Error("Upload a video first.", print_exception=False)
         path = Path(file["path"] if isinstance(file, dict) else file)
@@ -168,8 +200,8 @@ class Demo:
             raise gr.Error(f"The clip lasts {frames / fps:.0f} s; the demo takes up to {MAX_VIDEO_SECONDS} s "
                            "(`python -m fer_model predict` has no limit).", print_exception=False)
         out = self.files.new_folder()
-        predictor = BatchPredictor(self.upload, every=max(1, int(every)), annotate=out, video_format="webm",
-                                   video_recognizer=self.clips)
+        predictor = BatchPredictor(self.upload.with_prior(prior), every=max(1, int(every)), annotate=out,
+                                   video_format="webm", video_recognizer=self.clips.with_prior(prior))
         total = max(1, frames // predictor.every)
         done = [0]
 
@@ -236,11 +268,18 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
     return blocks
 
 
+def _prior_control(demo: Demo, elem_id: str) -> gr.Radio:
+    default = demo.upload.processor.prior
+    return gr.Radio(demo.prior_choices(), value=default if isinstance(default, str) else None,
+                    label="Expected expressions (class prior)", info=PRIOR_INFO, elem_id=elem_id)
+
+
 def _upload_tab(demo: Demo) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=360)
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+            prior = _prior_control(demo, "prior")
             button = gr.Button("Recognise expressions", variant="primary")
             gr.Examples([os.path.join(EXAMPLES, name) for name in ("astronaut.png", "astronaut_grid.jpg",
                                                                   "chelsea_cat.jpg")], inputs=image)
@@ -255,8 +294,8 @@ def _upload_tab(demo: Demo) -> None:
                 faces = gr.JSON(show_label=False)
     outputs = [annotated, bars, top, table, faces, status]
     # preprocess=False: the handler reads the file itself, so a bad file gets our message, not a trace.
-    button.click(demo.predict, [image, saliency], outputs, api_name="predict", preprocess=False)
-    image.upload(demo.predict, [image, saliency], outputs, api_visibility="private", preprocess=False)
+    button.click(demo.predict, [image, saliency, prior], outputs, api_name="predict", preprocess=False)
+    image.upload(demo.predict, [image, saliency, prior], outputs, api_visibility="private", preprocess=False)
 
 
 WEBCAM_JS = Path(__file__).with_name("webcam.js")
@@ -268,6 +307,8 @@ WEBCAM_HTML = """
     <label class="keep-label">Smoothing: weight of the past frames <b class="keep-value">{keep:.1f}</b>
       <input class="keep" type="range" min="0" max="0.9" step="0.1" value="{keep}"></label>
     <p class="info">{info}</p>
+    <label>Expected expressions (class prior) <select class="prior">{prior_options}</select></label>
+    <p class="info">{prior_info}</p>
     <label><input class="saliency" type="checkbox"> Show where the model looked (Grad-CAM)</label>
     <p class="status" role="status"></p>
   </div>
@@ -300,8 +341,11 @@ def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: in
     def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
         return demo.live_frame(request)
 
+    default = demo.upload.processor.prior
+    options = "".join(f'<option value="{name}"{" selected" if name == default else ""}>{label}</option>'
+                      for label, name in demo.prior_choices())
     page = WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING,
-                              info=SMOOTHING_INFO)
+                              info=SMOOTHING_INFO, prior_options=options, prior_info=PRIOR_INFO)
     gr.HTML(html_template=page,
             css_template=WEBCAM_CSS, js_on_load=WEBCAM_JS.read_text(), server_functions=[live_frame],
             elem_id="webcam")
@@ -321,12 +365,13 @@ def _gradio_stream_tab(demo: Demo, stream_every: float, webcam_width: int) -> No
             keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
                              info=SMOOTHING_INFO)
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+            prior = _prior_control(demo, "webcam-prior")
         with gr.Column():
             live = gr.Image(label="Live", type="numpy", format="jpeg", height=360, elem_id="live")
             live_bars = gr.Image(label="Probabilities (smoothed)", show_label=False, type="numpy", format="png",
                                  elem_id="live-bars")
     state = gr.State(None)
-    camera.stream(demo.stream, [camera, state, keep, saliency], [live, live_bars, state],
+    camera.stream(demo.stream, [camera, state, keep, saliency, prior], [live, live_bars, state],
                   stream_every=stream_every, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
                   api_visibility="private", show_progress="hidden")
 
@@ -339,13 +384,14 @@ def _video_tab(demo: Demo) -> None:
         with gr.Column(scale=1):
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             every = gr.Slider(1, 10, value=1, step=1, label="Analyse every N-th frame")
+            prior = _prior_control(demo, "video-prior")
             button = gr.Button("Analyse the clip", variant="primary")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="video-status")
             annotated = gr.Video(label="Annotated", elem_id="annotated-video")
             timeline = gr.Image(label="Timeline", type="filepath", elem_id="timeline")
             table = gr.File(label="Results (CSV)", elem_id="video-csv")
-    button.click(demo.video, [clip, every], [annotated, timeline, table, status], api_name="video")
+    button.click(demo.video, [clip, every, prior], [annotated, timeline, table, status], api_name="video")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -375,10 +421,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    blocks = build(Demo(args.model), args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width,
+    demo = Demo(args.model, args.cache_max_age)
+    blocks = build(demo, args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width,
                    args.webcam_transport, args.webcam_in_flight)
-    blocks.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                     show_error=False, max_file_size=f"{args.max_file_mb:g}mb")
+    # Stopping the app (Ctrl-C, or SIGTERM from a service manager) ends the server the same way, so
+    # Gradio deletes its cache and the annotated copies of visitors' photos go too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        blocks.queue(default_concurrency_limit=4).launch(
+            server_name=args.host, server_port=args.port, share=args.share, show_error=False, quiet=True,
+            max_file_size=f"{args.max_file_mb:g}mb", prevent_thread_lock=True)
+        print(f"Running on {blocks.local_url}" + (f" and {blocks.share_url}" if blocks.share_url else
+                                                   " (add --share for a public link)"), flush=True)
+        blocks.block_thread()
+    finally:
+        demo.files.close()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ const status = root.querySelector('.status');
 const keep = root.querySelector('input.keep');
 const keepValue = root.querySelector('.keep-value');
 const saliency = root.querySelector('input.saliency');
+const prior = root.querySelector('select.prior');
 const width = Number(root.dataset.width);
 const limit = Number(root.dataset.limit);
 const maxInFlight = Number(root.dataset.inFlight);
@@ -80,7 +81,8 @@ async function start() {
     const number = ++sent;
     inFlight++;
     server.live_frame(
-      {image: canvas.toDataURL('image/jpeg', 0.85), client, keep: Number(keep.value), saliency: saliency.checked}
+      {image: canvas.toDataURL('image/jpeg', 0.85), client, keep: Number(keep.value), saliency: saliency.checked,
+       prior: prior ? prior.value : null}
     ).then(answer => show(number, answer), () => show(number, null));
   }
 }

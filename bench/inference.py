@@ -26,7 +26,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet, HaarFaceDetector, load_image  # noqa: E402
+from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, load_image  # noqa: E402
+from fer_model.batch import frame_recognizer  # noqa: E402
 from fer_model.render import annotate, probability_bars  # noqa: E402
 from fer_model.smoothing import smooth  # noqa: E402
 
@@ -83,7 +84,7 @@ def bench_model(path: str, repeats: int) -> None:
 
 def frame_with_faces(count: int) -> bytes:
     """A 640x480 JPEG with `count` copies of the astronaut's face, as a webcam would send."""
-    face = Image.open(ROOT / "examples" / "astronaut.png").convert("RGB").crop((120, 10, 340, 250))
+    face = Image.open(EXAMPLES / "astronaut.png").convert("RGB").crop((120, 10, 340, 250))
     frame = Image.new("RGB", (640, 480), (190, 190, 190))
     size = (220, 240) if count == 1 else (150, 164)
     spots = [(210, 120)] if count == 1 else [(60, 40), (400, 40), (60, 270), (400, 270)][:count]
@@ -128,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     bench_model(args.model, args.repeats)
-    bench_frames(EmotionRecognizer(FERNet.from_pretrained(args.model), HaarFaceDetector(max_side=320)), args.repeats)
+    bench_frames(frame_recognizer(EmotionRecognizer.from_pretrained(args.model)), args.repeats)
 
 
 if __name__ == "__main__":

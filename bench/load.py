@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from app_server import running_app  # noqa: E402
-from fer_model import DEFAULT_MODEL  # noqa: E402
+from fer_model.launch import running_app  # noqa: E402
+from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
 
-PHOTO = ROOT / "examples" / "astronaut.png"
+PHOTO = EXAMPLES / "astronaut.png"
 
 
 def client_session(url: str, requests: int) -> tuple[list[float], list[str]]:

@@ -27,13 +27,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet, HaarFaceDetector  # noqa: E402
+from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, HaarFaceDetector  # noqa: E402
 from fer_model.batch import BatchPredictor, frame_recognizer  # noqa: E402
 from fer_model.preprocess import normalize, resize_face  # noqa: E402
 
 
 def write_clip(path: Path, seconds: float, fps: int = 30) -> Path:
-    face = np.asarray(Image.open(ROOT / "examples" / "astronaut.png").convert("RGB"))[40:200, 150:300]
+    face = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB"))[40:200, 150:300]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
     for index in range(int(seconds * fps)):
         frame = np.full((480, 640, 3), 100, dtype=np.uint8)
@@ -64,7 +64,7 @@ def naive(path: Path, model: FERNet) -> tuple[int, int]:
 
 
 def packaged(path: Path, recognizer: EmotionRecognizer) -> tuple[int, int]:
-    predictor = BatchPredictor(recognizer, video_recognizer=frame_recognizer(recognizer.model))  # as `predict` runs it
+    predictor = BatchPredictor(recognizer, video_recognizer=frame_recognizer(recognizer))  # as `predict` runs it
     frames = []
     rows = list(predictor.video_rows(path, lambda: frames.append(1)))
     return len(frames), len(rows)

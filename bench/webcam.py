@@ -35,12 +35,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
+from fer_model.launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
 
 import app  # noqa: E402
-from fer_model import DEFAULT_MODEL  # noqa: E402
+from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
 
 BITS = 14  # frame index bits; a white block first and a black block last mark the orientation
 BLOCKS = BITS + 2
@@ -59,7 +58,7 @@ def barcode_frame(base: np.ndarray, index: int) -> np.ndarray:
 
 def write_clip(path: Path, frames: int) -> None:
     """A 640x480 Y4M clip at 30 frames/s: the astronaut's face drifting, an index barcode on top."""
-    face = np.asarray(Image.open(ROOT / "examples" / "astronaut.png").convert("RGB").crop((120, 10, 340, 250)))
+    face = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB").crop((120, 10, 340, 250)))
     with open(path, "wb") as out:
         out.write(f"YUV4MPEG2 W640 H480 F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
         for k in range(frames):

@@ -7,7 +7,7 @@ from gradio_client.exceptions import AppError
 import app
 from fer_model import DEFAULT_MODEL, FER2013_LABELS
 
-from app_server import app_client
+from fer_model.launch import app_client
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
@@ -124,7 +124,7 @@ def test_decompression_bomb_is_refused_by_the_app(client, tmp_path):
 @pytest.fixture(scope="module")
 def limited_server(untrained_model, tmp_path_factory):
     """The app with a 1 MB upload limit and a 4-second cache lifetime, its cache in a folder of its own."""
-    from app_server import running_app
+    from fer_model.launch import running_app
 
     cache = tmp_path_factory.mktemp("limited") / "cache"
     with running_app(untrained_model, extra_args=["--max-file-mb", "1", "--cache-max-age", "4"],
@@ -148,20 +148,38 @@ def test_an_oversized_upload_is_refused_before_it_is_kept(limited_server, tmp_pa
         app_client(url).predict(handle_file(big), False, api_name="/predict")
 
 
-def test_old_uploads_are_deleted_from_the_cache(limited_server, tmp_path):
+@pytest.mark.slow
+def test_nothing_of_a_visitor_outlives_the_cache_age_or_the_app(untrained_model, tmp_path):
+    """An upload, the annotated copy and the bars made of it: gone from Gradio's cache and from the
+    app's own folder once older than --cache-max-age, and everything is gone when the app stops."""
     import time
 
     from PIL import Image
 
-    url, cache = limited_server
+    from fer_model.launch import running_app
+
+    cache, scratch = tmp_path / "gradio", tmp_path / "tmp"
+    scratch.mkdir()
     photo = tmp_path / "mine.jpg"
     Image.open(ASTRONAUT).convert("RGB").save(photo, quality=85)
-    *_, faces, _ = app_client(url).predict(handle_file(photo), False, api_name="/predict")
-    assert len(faces) == 1 and list(cache.rglob("mine.jpg"))
-    deadline = time.time() + 30
-    while list(cache.rglob("mine.jpg")) and time.time() < deadline:
-        time.sleep(0.5)
-    assert not list(cache.rglob("mine.jpg")), "the upload outlived the 4-second cache lifetime"
+
+    examples = {p.name for p in ASTRONAUT.parent.iterdir()}  # the page's own examples are not a visitor's
+
+    def derived():  # every image of the visitor's the app keeps on disk
+        return [p for folder in (cache, scratch) for p in folder.rglob("*")
+                if p.suffix in (".jpg", ".png", ".webp") and p.name not in examples]
+
+    with running_app(untrained_model, extra_args=["--cache-max-age", "3"],
+                     env={"GRADIO_TEMP_DIR": str(cache), "TMPDIR": str(scratch)}) as (url, process):
+        *_, faces, _ = app_client(url).predict(handle_file(photo), False, api_name="/predict")
+        assert len(faces) == 1 and len(derived()) >= 3  # the upload, the annotated image, the bars
+        deadline = time.time() + 30
+        while derived() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not derived(), f"outlived the 3-second cache lifetime: {derived()}"
+        *_, faces, _ = app_client(url).predict(handle_file(photo), False, api_name="/predict")
+        assert derived()
+    assert process.returncode is not None and not derived(), f"left behind when the app stopped: {derived()}"
 
 
 def test_the_video_tab_returns_the_annotated_clip_timeline_and_csv(client, tmp_path):
@@ -179,7 +197,7 @@ def test_the_video_tab_returns_the_annotated_clip_timeline_and_csv(client, tmp_p
     capture.release()
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(row["frame"]) for row in rows] == [0, 2, 4, 6, 8, 10] and {row["face_id"] for row in rows} == {"0"}
+    assert [int(row["frame"]) for row in rows] == [0, 2, 4, 6, 8, 10] and {row["face_id"] for row in rows} == {"1"}
     assert timeline.endswith(".png") and "6 frames analysed" in status
 
 

@@ -1,7 +1,10 @@
-"""The demo in headless Chromium (Debian's package, driven by Playwright): upload and webcam.
+"""The demo in headless Chromium (Debian's package, driven by Playwright): upload, webcam and the
+prior control.
 
-Screenshots go to artifacts/screenshots/ for a person to look at."""
+Screenshots go to a temporary folder, or to FER_MODEL_SCREENSHOTS where that is set, for a person
+to look at."""
 
+import os
 from pathlib import Path
 
 import cv2
@@ -9,11 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
-from conftest import ASTRONAUT, ROOT
+from fer_model.launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
+from conftest import ASTRONAUT, ASTRONAUT_GRID
 from fer_model import FER2013_LABELS
 
-SHOTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")]
@@ -37,12 +39,20 @@ def server(app_server):
 
 
 @pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where screenshots go: FER_MODEL_SCREENSHOTS if set (to keep them), else a temporary folder."""
+    folder = Path(os.environ["FER_MODEL_SCREENSHOTS"]) if os.environ.get("FER_MODEL_SCREENSHOTS") else \
+        tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     video = tmp_path_factory.mktemp("camera") / "face.y4m"
     write_face_video(video)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={video}"])
@@ -66,10 +76,10 @@ def _distinct_live_frames(page, wanted: int, timeout_s: float = 90) -> int:
     return len(frames)
 
 
-def test_upload_shows_boxes_bars_and_labels(server, browser):
+def test_upload_shows_boxes_bars_and_labels(server, browser, shots):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server)
-    page.locator("input[type=file]").first.set_input_files(str(ROOT / "examples" / "astronaut_grid.jpg"))
+    page.locator("input[type=file]").first.set_input_files(str(ASTRONAUT_GRID))
     page.get_by_text("4 faces found").wait_for(timeout=60_000)
     page.locator("#annotated img").first.wait_for(timeout=30_000)
     page.locator("#bars img").first.wait_for(timeout=30_000)
@@ -77,11 +87,11 @@ def test_upload_shows_boxes_bars_and_labels(server, browser):
     for label in FER2013_LABELS:
         assert label in label_text
     assert "%" in label_text
-    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+    page.screenshot(path=str(shots / "upload.png"), full_page=True)
     page.close()
 
 
-def test_upload_of_a_non_image_says_so(server, browser, tmp_path):
+def test_upload_of_a_non_image_says_so(server, browser, tmp_path, shots):
     page = browser.new_page()
     page.goto(server)
     bogus = tmp_path / "notes.png"
@@ -89,15 +99,15 @@ def test_upload_of_a_non_image_says_so(server, browser, tmp_path):
     page.locator("input[type=file]").first.set_input_files(str(bogus))
     page.get_by_text("Could not read that file").first.wait_for(timeout=60_000)
     assert "Traceback" not in page.content()
-    page.screenshot(path=str(SHOTS / "upload_error.png"))
+    page.screenshot(path=str(shots / "upload_error.png"))
     page.close()
 
 
-def test_webcam_stream_updates_predictions(server, browser):
+def test_webcam_stream_updates_predictions(server, browser, shots):
     context, page = open_webcam_tab(browser, server)
     page.locator("#live-bars img").first.wait_for(timeout=30_000)
     assert _distinct_live_frames(page, 3) >= 3  # the face drifts in the fake camera: each frame is a new file
-    page.screenshot(path=str(SHOTS / "webcam.png"))
+    page.screenshot(path=str(shots / "webcam.png"))
     page.locator("#webcam button.start").click()  # Stop: the camera is released and the frames stop
     page.get_by_role("button", name="Start the camera").wait_for(timeout=10_000)
     page.wait_for_timeout(500)  # an answer already on its way may still land
@@ -107,9 +117,37 @@ def test_webcam_stream_updates_predictions(server, browser):
     context.close()
 
 
-def test_webcam_keeps_streaming_with_grad_cam_on(server, browser):
+def test_webcam_keeps_streaming_with_grad_cam_on(server, browser, shots):
     context, page = open_webcam_tab(browser, server, grad_cam=True)
     assert _distinct_live_frames(page, 3) >= 3  # frames keep coming with the heat map on
     assert page.locator("#webcam .status").inner_text() == ""  # where the page reports a failed frame
-    page.screenshot(path=str(SHOTS / "webcam_grad_cam.png"))
+    page.screenshot(path=str(shots / "webcam_grad_cam.png"))
     context.close()
+
+
+def test_the_prior_control_changes_what_the_page_shows(server, browser, shots):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    page.get_by_text("Expected expressions (class prior)").first.wait_for(timeout=30_000)
+    assert page.get_by_text("all seven equally likely").first.is_visible()  # the line on what it means
+    page.locator("input[type=file]").first.set_input_files(str(ASTRONAUT))
+    page.get_by_text("1 face found").wait_for(timeout=60_000)
+    trained = page.locator("#top-label").inner_text()
+    page.locator("#prior").get_by_text("Everyday").click()
+    page.get_by_role("button", name="Recognise expressions").click()
+    page.wait_for_function("text => document.querySelector('#top-label').innerText !== text", arg=trained,
+                           timeout=60_000)
+    everyday = page.locator("#top-label").inner_text()
+    page.screenshot(path=str(shots / "prior_everyday.png"), full_page=True)
+    neutral = [float(line.rstrip("%")) for line in _label_lines(everyday, "neutral")]
+    assert neutral and neutral[0] > [float(line.rstrip("%")) for line in _label_lines(trained, "neutral")][0]
+    page.get_by_role("tab", name="Webcam").click()
+    options = page.locator("#webcam select.prior option").all_inner_texts()
+    assert options == ["As trained", "Balanced", "Everyday"]
+    page.close()
+
+
+def _label_lines(text: str, label: str) -> list[str]:
+    """The percentage shown after `label` in a gr.Label's text."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return [lines[i + 1] for i, line in enumerate(lines[:-1]) if line == label and lines[i + 1].endswith("%")]
