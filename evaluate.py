@@ -34,12 +34,13 @@ from fer_model.card import write_card
 from fer_model.data import FERData
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature, reliability_bins
 from fer_model.data import default_wild_path
-from fer_model.ferplus import data_audit, default_ferplus_path, load_ferplus
+from fer_model.ferplus import data_audit, default_ferplus_path, everyday_prior, load_ferplus
 from fer_model.inference import load_pretrained, predict_logits
 from fer_model.model import WEIGHTS_NAME, atomic_write
 from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
-from fer_model.training import DEFAULT_CACHE
+from fer_model.records import read_training_config
+from fer_model.training import DEFAULT_CACHE, recorded_prior
 
 DEFAULT_DATA = default_data_path()
 DEFAULT_FERPLUS = default_ferplus_path()
@@ -113,6 +114,17 @@ def describe_views(processor: FaceProcessor) -> str:
     return ", ".join(parts)
 
 
+def complete_processor(processor: FaceProcessor, model_dir: Path, data: FERData) -> FaceProcessor:
+    """The processor with what a folder saved before train.py stored them lacks: the trained prior,
+    worked out from its training record, and the crowd's everyday prior, from the FER+ votes."""
+    record = read_training_config(model_dir)
+    if processor.trained_prior is None and record and not record.get("soup"):
+        processor = dataclasses.replace(processor, trained_prior=recorded_prior(record, data))
+    if processor.everyday_prior is None and data.crowd is not None:
+        processor = dataclasses.replace(processor, everyday_prior=everyday_prior(data))
+    return processor
+
+
 def training_twins(data: FERData, split: str) -> np.ndarray:
     """Mask over `split`'s rows whose exact pixels also occur in Training."""
     seen = {image.tobytes() for image in data.split("Training").images}
@@ -141,13 +153,14 @@ def measure_crowd(probabilities: np.ndarray, rows: FERData, names: list[str]) ->
 
 
 class Phases:
-    """One progress bar per phase of the evaluation (stderr), so a long run shows where it is."""
+    """One progress bar per phase of the evaluation (on stderr, where it is a terminal), so a long
+    run shows where it is."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
 
     def __call__(self, items, desc: str, total: int | None = None):
-        return tqdm(items, desc=desc, total=total, disable=self.quiet, file=sys.stderr, leave=False)
+        return tqdm(items, desc=desc, total=total, disable=True if self.quiet else None, file=sys.stderr, leave=False)
 
 
 def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: EvalConfig) -> dict:
@@ -203,7 +216,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
         results["priors"][prior] = row
     if config.robustness:
         results["robustness"] = {"model alone": robustness_table(model, alone, report.images, report.labels,
-                                                                 progress=progress)}
+                                                                 progress=progress, clean=probabilities)}
         if config.robustness_views:
             results["robustness"]["default path"] = robustness_table(
                 model, processor.with_prior("trained"), report.images, report.labels, progress=progress)
@@ -272,12 +285,15 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_fer2013(config.data, cache_dir=DEFAULT_CACHE)  # the parsed CSV, where train.py keeps it
     if config.ferplus:
         data = load_ferplus(config.ferplus, data)
+    processor = complete_processor(processor, model_dir, data)
     results = evaluate(model, processor, data, config)
     results["model"] = {"path": str(model_dir), "sha256": sha256(model_dir / WEIGHTS_NAME),
                         "parameters": sum(p.numel() for p in model.parameters())}
     out.mkdir(parents=True, exist_ok=True)
     if config.update_model:
-        changes = {"temperature": results["calibration"]["temperature"]} if config.calibrate else {}
+        changes = {"trained_prior": processor.trained_prior, "everyday_prior": processor.everyday_prior}
+        if config.calibrate:
+            changes["temperature"] = results["calibration"]["temperature"]
         update_processor(model_dir, **changes, **({"prior": config.default_prior} if config.default_prior else {}))
     text = json.dumps(results, indent=2)
     atomic_write(out / "metrics.json", lambda temp: Path(temp).write_text(text))

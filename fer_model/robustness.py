@@ -109,15 +109,18 @@ def perturb(faces: np.ndarray, name: str) -> np.ndarray:
 
 
 def robustness_table(model: FERNet, processor: FaceProcessor, faces: np.ndarray, labels: np.ndarray,
-                     names: list[str] | None = None, progress=lambda items, desc: items) -> dict[str, dict]:
+                     names: list[str] | None = None, progress=lambda items, desc: items,
+                     clean: np.ndarray | None = None) -> dict[str, dict]:
     """Accuracy and macro-F1 of `model` through `processor` (``processor.single_view()`` for the
-    model alone) under each perturbation, plus the mean over the perturbed rows."""
+    model alone) under each perturbation, plus the mean over the perturbed rows. `clean`: the
+    probabilities of the unperturbed faces where they are already at hand."""
     from .inference import predict_crops
 
     table = {}
     views = "one crop" if processor.views_per_face == 1 else f"{processor.views_per_face} views"
     for name in progress(names or list(PERTURBATIONS), desc=f"robustness ({views})"):
-        predicted = predict_crops(model, processor, perturb(faces, name)).argmax(1)
+        reuse = name == "clean" and clean is not None
+        predicted = (clean if reuse else predict_crops(model, processor, perturb(faces, name))).argmax(1)
         metrics = classification_metrics(labels, predicted, model.labels)
         table[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     perturbed = [row for name, row in table.items() if name != "clean"]
@@ -142,17 +145,18 @@ def load_labelled_photos(folder: str | Path, labels: list[str]) -> tuple[list[Pa
 
 
 def photo_metrics(recognizer, photos: list[Path], labels: np.ndarray, priors: list[str] | None = None,
-                  progress=lambda items, desc: items) -> dict:
-    """Metrics of the top (largest) face of each photo through `recognizer.predict`, the default path,
-    with the share of photos where a face was detected. With `priors`, {prior: metrics}, each photo
-    read, searched and run through the model once (EmotionRecognizer.predict_priors)."""
+                  progress=lambda items, desc: items, chunk: int = 64) -> dict:
+    """Metrics of the top (largest) face of each photo through the default path (detection, crop,
+    views, model, calibration and prior, as `recognizer.predict` runs them), with the share of
+    photos where a face was detected. With `priors`, {prior: metrics}: each photo is read, searched
+    and run through the model once, `chunk` photos at a time (EmotionRecognizer.predict_many)."""
     outcomes = {prior: [] for prior in priors or [None]}
     found = []
-    for path in progress(photos, desc="wild_faces photos"):
-        answers = recognizer.predict_priors(path, list(outcomes))
-        found.append(answers[0][0].face_found)
-        for predicted, faces in zip(outcomes.values(), answers):
-            predicted.append(recognizer.labels.index(faces[0].label))
+    for start in progress(range(0, len(photos), chunk), desc=f"wild_faces photos ({chunk} at a time)"):
+        for answers in recognizer.predict_many(photos[start:start + chunk], list(outcomes)):
+            found.append(answers[0][0].face_found)
+            for predicted, faces in zip(outcomes.values(), answers):
+                predicted.append(recognizer.labels.index(faces[0].label))
     results = {}
     for prior, predicted in outcomes.items():
         results[prior] = classification_metrics(labels, np.array(predicted), recognizer.labels)
