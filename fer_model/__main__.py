@@ -56,7 +56,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
                               "per label, comma-separated (default: the model's, from preprocessor_config.json)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    configure = commands.add_parser(
+        "configure", help="set a saved model's inference settings (preprocessor_config.json)",
+        description="Set the crop and test-time views chosen for a saved model (bench/choose_views.py "
+                    "compares them) or its default class prior, in its preprocessor_config.json.")
+    configure.add_argument("folder", help="a saved model folder")
+    configure.add_argument("--crop-scale", type=float, help="side of the face crop relative to the detector's box")
+    configure.add_argument("--tta-scales", help="comma-separated crop scales whose probabilities are averaged")
+    configure.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, help="also average the mirror images")
+    configure.add_argument("--prior", type=parse_prior, help="default class prior: trained, balanced, everyday or a list")
     args = parser.parse_args(argv)
+    if args.command == "configure":
+        return args
     if args.every < 1 or (args.fps is not None and args.fps <= 0):
         parser.error("--every must be at least 1 and --fps positive")
     if not 0 <= args.smoothing < 1:
@@ -69,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "configure":
+        from .processor import update_processor
+
+        changes = {"crop_scale": args.crop_scale, "tta_flip": args.tta_flip, "prior": args.prior,
+                   "tta_scales": [float(s) for s in args.tta_scales.split(",")] if args.tta_scales else None}
+        print(update_processor(args.folder, **{key: value for key, value in changes.items() if value is not None}))
+        return 0
     missing = [path for path in args.inputs if not os.path.exists(path)]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")

@@ -51,6 +51,8 @@ SELECTION_SCORE = {
 }
 
 
+# The last commit whose train.py drew all randomness from one seed (runs recorded before it need it).
+OLD_STREAMS_COMMIT = "dddb0e6"
 # Options of train.py that were renamed: a record written before names the old one.
 RENAMED_OPTIONS = {"crop_scale": "crop_area"}
 
@@ -170,6 +172,19 @@ def earlier_curves(model_dir: Path) -> list[Path]:
     return found
 
 
+def views_command(model_dir: Path) -> str | None:
+    """The command that gives a model folder the crop and test-time views it is evaluated with,
+    where they differ from what train.py starts a model with (chosen with bench/choose_views.py)."""
+    from .processor import FaceProcessor
+
+    processor, fresh = FaceProcessor.from_pretrained(model_dir), FaceProcessor()
+    if (processor.crop_scale, processor.tta_scales, processor.tta_flip) == (fresh.crop_scale, fresh.tta_scales,
+                                                                            fresh.tta_flip):
+        return None
+    return (f"python -m fer_model configure {model_dir} --crop-scale {processor.crop_scale:g} --tta-scales "
+            f"{','.join(f'{s:g}' for s in processor.tta_scales)} --{'' if processor.tta_flip else 'no-'}tta-flip")
+
+
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:
     """The card for a card file in `card_dir`, with image links relative to it."""
     training, log = read_training(model_dir)
@@ -199,6 +214,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         soup=soup_parts(training, chain),
         stages=chain,
         old_streams=[f"`{stage['out']}`" for stage in runs if not stage.get("random_streams")],
+        old_streams_commit=OLD_STREAMS_COMMIT,
         every_stage=len(runs),
         teachers=teacher_names(chain),
         model_dir=str(model_dir),
@@ -206,6 +222,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
         flat=model_config["channels"][-1] * (model_config["image_size"] // 2 ** len(model_config["channels"])) ** 2,
         copy=COPY,
+        views_command=views_command(model_dir),
         copy_from=source if source and Path(source).resolve() != model_dir.resolve() else None,
         curves=link(model_dir / "curves.png") if (model_dir / "curves.png").exists() else None,
         earlier_curves=[link(path) for path in earlier_curves(model_dir)],

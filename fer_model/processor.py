@@ -232,3 +232,4 @@ def training_prior(targets: np.ndarray, classes: int, class_weights: np.ndarray 
     counts = counts * (1.0 if class_weights is None else np.asarray(class_weights, dtype=np.float64))
     prior = counts / counts.sum()
     return ((1 - label_smoothing) * prior + label_smoothing / classes).tolist()
+

@@ -171,6 +171,9 @@ def test_card_shows_robustness_and_the_out_of_domain_row(evaluated):
     for name, row in metrics["robustness"]["model alone"].items():
         assert f"| {name} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |" in text
     assert f"{metrics['wild_faces']['accuracy']:.4f}" in text and "crop 1.1x the face box, flip" in text
+    reproduce = text.split("## Reproduce every number")[1]  # the views are set before the evaluation
+    assert reproduce.index(f"python -m fer_model configure {tmp / 'model'} --crop-scale 1.1 --tta-scales 1 --tta-flip") \
+        < reproduce.index("python evaluate.py")
 
 
 @pytest.mark.slow
@@ -346,13 +349,14 @@ def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evalu
     record = json.loads((folder / "training_config.json").read_text())
     assert record["random_streams"]
     card.main([str(folder)])
-    assert "dddb0e6" not in (folder / "README.md").read_text()  # trained with today's train.py only
+    assert card.OLD_STREAMS_COMMIT not in (folder / "README.md").read_text()  # trained with today's train.py only
     old = {"out": "runs/old-teacher", "epochs": 3}
     record.update(teacher="shelf/old", distill=0.7, distill_temperature=2.0, teacher_training_configs=[old])
     (folder / "training_config.json").write_text(json.dumps(record))
     card.main([str(folder)])
     text = (folder / "README.md").read_text()
-    assert "The runs writing `runs/old-teacher` were trained before" in text and "dddb0e6" in text
+    assert "The runs writing `runs/old-teacher` were trained before" in text
+    assert f"git checkout {card.OLD_STREAMS_COMMIT} -- train.py" in text
     reproduce = text.split("## Reproduce every number")[1]
     assert reproduce.index("--out runs/old-teacher") < reproduce.index("cp runs/old-teacher/") < reproduce.index(
         f"--out {record['out']}")

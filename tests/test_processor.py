@@ -122,3 +122,12 @@ def test_predict_crops_goes_through_the_processor(model_folder, fer_data):
     views = predict_crops(model, processor, faces)
     assert alone.shape == views.shape == (5, 7) and not np.allclose(alone, views)
     assert np.allclose(views.sum(1), 1, atol=1e-5)
+
+
+def test_the_configure_command_sets_views_and_prior(model_folder):
+    from fer_model.__main__ import main
+
+    assert main(["configure", str(model_folder), "--tta-scales", "1.0,1.2", "--no-tta-flip", "--prior", "everyday"]) == 0
+    processor = FaceProcessor.from_pretrained(model_folder)
+    assert (processor.tta_scales, processor.tta_flip, processor.prior, processor.crop_scale) == (
+        [1.0, 1.2], False, "everyday", 1.1)  # what was not named stays
