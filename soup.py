@@ -14,16 +14,20 @@ BatchNorm's running means and variances are not linear in the weights, and the o
 were measured on augmented faces; swa_utils.update_bn re-estimates them in one pass over the
 Training rows and their mirror images (train mode, no gradients, a plain mean over the batches).
 Only the Training split is read. The output folder gets the last model's config and processor
-(labels, normalisation, crop, views, temperature, prior), its training record and logs, and a
-`soup` entry in training_config.json with the command that made it.
+(labels, normalisation, crop, views, temperature, prior; the trained prior becomes the weighted
+mean of the parts' where they all have one), its training record and logs, and a `soup` entry in
+training_config.json with the command that made it. Fit the temperature again with
+`evaluate.py --update-model`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
@@ -31,6 +35,7 @@ from fer_model import FERNet, default_data_path, load_fer2013
 from fer_model.inference import load_pretrained
 from fer_model.model import ModelLoadError
 from fer_model.preprocess import normalize
+from fer_model.processor import FaceProcessor
 from fer_model.records import copy_records, read_training_config, write_training_config
 
 
@@ -112,6 +117,10 @@ def main(argv: list[str] | None = None) -> FERNet:
     rows = load_fer2013(args.data).split("Training", limit=args.limit)
     recompute_batchnorm(model, torch.from_numpy(rows.images))
     out = Path(args.out)
+    parts = [FaceProcessor.from_pretrained(path).trained_prior for path in args.models]
+    if all(prior is not None for prior in parts):  # what the average learned lies between what its parts learned
+        processor = dataclasses.replace(processor, trained_prior=sum(
+            w * np.asarray(prior) for w, prior in zip(args.weights, parts)).tolist())
     model.save_pretrained(out)
     processor.save_pretrained(out)
     training = read_training_config(last) or {}

@@ -391,6 +391,24 @@ def mixed_targets(rows, config: TrainConfig) -> np.ndarray:
     return (1 - weight) * onehot + weight * rows.crowd
 
 
+def recorded_prior(record: dict, data) -> list[float]:
+    """The trained prior of a finished run, worked out from its training_config.json and the data
+    it read (for model folders saved before train.py stored it): its targets (the original labels,
+    or the mix of --crowd-weight, which needs `data` with the FER+ votes), class weights and label
+    smoothing, as train.py computes them."""
+    train = data.split("Training", record.get("limit"))
+    crowd_weight = record.get("crowd_weight") or 0.0
+    if crowd_weight:
+        train = train.take(np.flatnonzero(~train.not_face))
+        targets = mixed_targets(train, argparse.Namespace(crowd_weight=crowd_weight))
+    else:
+        targets = train.labels
+    classes = len(FERNet().labels)
+    weights = class_weights(targets, classes, record.get("class_weights") or "none")
+    return training_prior(targets, classes, None if weights is None else weights.numpy(),
+                          record.get("label_smoothing") or 0.0)
+
+
 def run_processor(config: TrainConfig, model: FERNet, targets: np.ndarray, loss_weights, everyday) -> FaceProcessor:
     """The inference settings saved with the weights: the --init-from model's (crop, views,
     temperature, prior) carried forward, or the defaults; the class distribution this run trains

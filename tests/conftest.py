@@ -74,6 +74,20 @@ def small_csv(tmp_path, fer_csv, fer_data) -> Path:
     return path
 
 
+@pytest.fixture()
+def small_votes(small_csv, fer_data, ferplus_csv) -> Path:
+    """The FER+ votes of small_csv's rows, in its order (row-aligned as fer2013new.csv is with the full CSV)."""
+    import numpy as np
+
+    votes = ferplus_csv.read_text().splitlines(keepends=True)
+    rows = [votes[0]]
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        rows += [votes[i + 1] for i in np.flatnonzero(fer_data.splits == split)[:700]]
+    path = small_csv.with_name("small_votes.csv")
+    path.write_text("".join(rows))
+    return path
+
+
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory) -> Path:
     """A saved FERNet with seeded random weights, for the tests of plumbing rather than accuracy

@@ -76,3 +76,17 @@ def test_bad_input_through_the_api(recognizer, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ImageError, match="not a readable image"):
         recognizer.predict(tmp_path / "notes.txt")
+
+
+def test_many_images_at_once_give_what_predict_gives_each(recognizer):
+    """predict_many (evaluate.py's path over wild_faces) is predict, in shared batches, under each prior."""
+    images = [ASTRONAUT, ASTRONAUT_GRID, CAT]
+    many = recognizer.predict_many(images, ["trained", "balanced"])
+    for image, (trained, balanced) in zip(images, many):
+        for prior, faces in (("trained", trained), ("balanced", balanced)):
+            one = recognizer.with_prior(prior).predict(image)
+            assert [f.box for f in faces] == [f.box for f in one] and [f.face_found for f in faces] == [
+                f.face_found for f in one]
+            for a, b in zip(faces, one):
+                assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+    assert many[1][0][0].probabilities != pytest.approx(many[1][1][0].probabilities, abs=1e-4)  # the prior matters

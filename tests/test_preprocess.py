@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fer_model import FERNet, ImageError, load_image, normalize, preprocess, to_grayscale
+from fer_model import FERNet, ImageError, load_image, preprocess, to_grayscale
 from fer_model.preprocess import MAX_IMAGE_PIXELS
 
 from conftest import ASTRONAUT
@@ -32,9 +32,19 @@ def test_normalisation_uses_the_config():
     assert torch.allclose(other, torch.tensor(3.0))
 
 
-def test_training_batches_and_inference_agree(fer_data):
+def test_inference_feeds_the_model_what_the_config_says(fer_data):
+    """The model's input, computed by hand from config.json's numbers, gives the logits every
+    entry point gets from predict_logits (and train.py's batches go through the same normalize)."""
+    from fer_model.inference import predict_logits
+
+    torch.manual_seed(0)
+    model = FERNet().eval()
     faces = fer_data.images[:8]
-    assert torch.equal(preprocess(list(faces), **CONFIG), normalize(torch.from_numpy(faces), CONFIG["mean"], CONFIG["std"]))
+    by_hand = (faces.astype(np.float32) / 255 - model.config["mean"][0]) / model.config["std"][0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(by_hand).unsqueeze(1))
+    assert torch.allclose(predict_logits(model, faces), expected, atol=1e-4)
+    assert torch.allclose(preprocess(list(faces), **CONFIG), torch.from_numpy(by_hand).unsqueeze(1), atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "I", "LA", "1", "F"])
