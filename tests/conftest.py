@@ -10,6 +10,14 @@ import pytest
 
 from fer_model import default_data_path, load_fer2013
 
+def pytest_configure(config):
+    """Gradio (the launched apps' caches, gradio_client's downloads) writes under pytest's own
+    temporary folder, so a test run leaves nothing behind elsewhere."""
+    import os
+
+    os.environ["GRADIO_TEMP_DIR"] = str(config._tmp_path_factory.mktemp("gradio"))
+
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "fer_model" / "examples"
 ASTRONAUT = EXAMPLES / "astronaut.png"  # one face

@@ -101,7 +101,9 @@ def test_probability_bars_panel_grows_with_the_faces():
 def demo(untrained_model):
     import app
 
-    return app.Demo(untrained_model)
+    demo = app.Demo(untrained_model)
+    yield demo
+    demo.files.close()  # the annotated images it wrote
 
 
 @pytest.mark.parametrize("show_saliency", [False, True])

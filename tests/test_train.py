@@ -147,7 +147,7 @@ def test_two_process_ddp_on_cpu(small_csv, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(ROOT / "train.py"), *_args(small_csv, out, "--epochs", "1", "--limit", "200", "--threads", "1")]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)})  # torchrun's files
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es)" in result.stdout
     assert result.stdout.count("epoch   1 ") == 1  # only rank 0 reports and writes
