@@ -10,12 +10,17 @@ import pytest
 
 from fer_model import default_data_path, load_fer2013
 
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin has set itself up
 def pytest_configure(config):
-    """Gradio (the launched apps' caches, gradio_client's downloads) writes under pytest's own
-    temporary folder, so a test run leaves nothing behind elsewhere."""
+    """Temporary files of this process and of the apps it launches (Gradio's cache, gradio_client's
+    downloads, anything made with tempfile) go under pytest's own temporary folder, so a test run
+    leaves nothing behind elsewhere."""
     import os
+    import tempfile
 
-    os.environ["GRADIO_TEMP_DIR"] = str(config._tmp_path_factory.mktemp("gradio"))
+    scratch = config._tmp_path_factory.mktemp("scratch")
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
+    os.environ["GRADIO_TEMP_DIR"] = str(scratch / "gradio")
 
 
 ROOT = Path(__file__).resolve().parent.parent
