@@ -32,7 +32,8 @@ from tqdm import tqdm
 from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, default_data_path, load_fer2013
 from fer_model.card import write_card
 from fer_model.data import FERData
-from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature, reliability_bins
+from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
+                                  reliability_bins)
 from fer_model.data import default_wild_path
 from fer_model.ferplus import data_audit, default_ferplus_path, everyday_prior, load_ferplus
 from fer_model.inference import load_pretrained, predict_logits
@@ -142,16 +143,6 @@ def measure(probabilities: np.ndarray, labels: np.ndarray, names: list[str]) -> 
     return metrics
 
 
-def measure_crowd(probabilities: np.ndarray, rows: FERData, names: list[str]) -> dict:
-    """FER+ scores: metrics against the crowd's majority (rows with one) and the cross-entropy to the
-    vote distributions (rows with a usable vote)."""
-    majority = rows.crowd_majority >= 0
-    metrics = classification_metrics(rows.crowd_majority[majority], probabilities[majority].argmax(1), names)
-    voted = rows.has_crowd
-    metrics["cross_entropy"] = float(-(rows.crowd[voted] * np.log(np.clip(probabilities[voted], 1e-12, None))).sum(1).mean())
-    return metrics
-
-
 class Phases:
     """One progress bar per phase of the evaluation (on stderr, where it is a terminal), so a long
     run shows where it is."""
@@ -200,7 +191,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
                           **columns}
     priors = [name for name in PRIOR_NAMES if name != "everyday" or processor.everyday_prior is not None]
     if data.crowd is not None:
-        results["ferplus"] = {split: measure_crowd(alone.probabilities(split_logits), rows, names)
+        results["ferplus"] = {split: crowd_metrics(alone.probabilities(split_logits), rows, names)
                               for split, rows, split_logits in ((CALIBRATION_SPLIT, calibration, calibration_logits),
                                                                 (config.split, report, logits))}
         results["audit"] = data_audit(data)
@@ -211,7 +202,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
         row = {"original": {k: v for k, v in classification_metrics(report.labels, default.argmax(1), names).items()
                             if k in ("accuracy", "macro_f1", "balanced_accuracy")}}
         if data.crowd is not None:
-            row["ferplus"] = {k: v for k, v in measure_crowd(default, report, names).items()
+            row["ferplus"] = {k: v for k, v in crowd_metrics(default, report, names).items()
                               if k in ("accuracy", "macro_f1", "cross_entropy")}
         results["priors"][prior] = row
     if config.robustness:

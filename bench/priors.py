@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
@@ -60,7 +59,7 @@ def main() -> None:
             for name, views, logits in (("alone", under.single_view(), alone_logits), ("default", under, views_logits)):
                 probabilities = views.probabilities(logits)
                 orig = classification_metrics(public.labels, probabilities.argmax(1), labels)
-                crowd = crowd_metrics(torch.from_numpy(np.log(np.clip(probabilities, 1e-12, None))), public)
+                crowd = crowd_metrics(probabilities, public, labels)
                 line = (f"{path[-38:]:<38} {prior:<9} {name:<8} {orig['accuracy']:8.4f} {orig['macro_f1']:8.4f} "
                         f"{crowd['accuracy']:8.4f} {crowd['macro_f1']:8.4f}")
                 if name == "default":  # the photos through the default path

@@ -77,13 +77,12 @@ def fit_temperature(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> 
     return float(log_t.exp().item())
 
 
-def crowd_metrics(logits: torch.Tensor, rows) -> dict[str, float]:
-    """FER+ scores of logits for FER-2013 rows with crowd votes attached (fer_model.ferplus):
-    accuracy and macro-F1 against the crowd's majority label (rows with one), and the cross-entropy
-    to the vote distributions (rows with a usable vote)."""
-    majority = np.flatnonzero(rows.crowd_majority >= 0)
-    names = [str(index) for index in range(logits.shape[1])]
-    scores = classification_metrics(rows.crowd_majority[majority], logits[majority].argmax(1).numpy(), names)
-    voted = np.flatnonzero(rows.has_crowd)
-    nll = F.cross_entropy(logits[voted], torch.from_numpy(rows.crowd[voted])).item() if len(voted) else float("nan")
-    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "nll": nll}
+def crowd_metrics(probabilities: np.ndarray, rows, names: list[str]) -> dict:
+    """FER+ scores of probabilities (N, classes) for FER-2013 rows with crowd votes attached
+    (fer_model.ferplus): classification metrics against the crowd's majority label (rows with one)
+    and the cross-entropy to the vote distributions (rows with a usable vote)."""
+    majority = rows.crowd_majority >= 0
+    metrics = classification_metrics(rows.crowd_majority[majority], probabilities[majority].argmax(1), names)
+    voted = rows.has_crowd
+    metrics["cross_entropy"] = float(-(rows.crowd[voted] * np.log(np.clip(probabilities[voted], 1e-12, None))).sum(1).mean())
+    return metrics

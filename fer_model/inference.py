@@ -143,8 +143,8 @@ class EmotionRecognizer:
     def predict_boxes(self, gray: np.ndarray, boxes: list[Box], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for the faces at `boxes` of a grayscale image (H, W), or for the whole
         image when `boxes` is empty (taken as a framed face crop)."""
-        boxes, face_found, views, logits = self._logits(gray, boxes)
-        probabilities = self.processor.probabilities(logits)
+        boxes, face_found, views = self.views(gray, boxes)
+        probabilities = self.processor.probabilities(predict_logits(self.model, views, device=self.device))
         results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
         if saliency:  # of view 0 of each face: the plain crop (FaceProcessor.face_views)
             plain = normalize(torch.from_numpy(views[::self.processor.views_per_face]), self.model.mean, self.model.std)
@@ -178,11 +178,6 @@ class EmotionRecognizer:
             boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
             views = self.processor.crop_views([gray])
         return boxes, face_found, views
-
-    def _logits(self, gray: np.ndarray, boxes: list[Box]) -> tuple[list[Box], bool, np.ndarray, torch.Tensor]:
-        """(boxes, whether a face was found, the model inputs (N * V, size, size), their logits)."""
-        boxes, face_found, views = self.views(gray, boxes)
-        return boxes, face_found, views, predict_logits(self.model, views, device=self.device)
 
     def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
         """Probabilities (N, classes) for framed grayscale face crops of any size, in one batch."""

@@ -347,7 +347,8 @@ def validate(module: FERNet, val, device, config: TrainConfig) -> dict[str, floa
     logits = predict_logits(module, val.images, device=device)
     metrics = headline_metrics(logits, val.labels)
     if val.crowd is not None:
-        metrics.update({f"crowd_{name}": value for name, value in crowd_metrics(logits, val).items()})
+        crowd = crowd_metrics(torch.softmax(logits, 1).numpy(), val, module.labels)
+        metrics.update(crowd_accuracy=crowd["accuracy"], crowd_macro_f1=crowd["macro_f1"], crowd_nll=crowd["cross_entropy"])
         if config.crowd_weight:  # the loss that drives the schedule and early stopping: the training target's
             metrics["loss"] = F.cross_entropy(logits, torch.from_numpy(mixed_targets(val, config))).item()
     return {f"val_{name}": value for name, value in metrics.items()}
