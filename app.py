@@ -419,6 +419,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _stop_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # Gradio's block_thread closes the server on it
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     demo = Demo(args.model, args.cache_max_age)
@@ -426,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
                    args.webcam_transport, args.webcam_in_flight)
     # Stopping the app (Ctrl-C, or SIGTERM from a service manager) ends the server the same way, so
     # Gradio deletes its cache and the annotated copies of visitors' photos go too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _stop_as_interrupt)
     try:
         blocks.queue(default_concurrency_limit=4).launch(
             server_name=args.host, server_port=args.port, share=args.share, show_error=False, quiet=True,

@@ -138,10 +138,10 @@ class FaceProcessor:
         trained = np.asarray(self.trained_prior) if self.trained_prior is not None else np.full(len(vector), 1 / len(vector))
         return torch.from_numpy(np.log(vector) - np.log(trained)).float()
 
-    def probabilities(self, logits: torch.Tensor, views: int | None = None) -> np.ndarray:
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
         """Calibrated probabilities (N, classes) under this processor's prior, averaged over each
-        run of `views` consecutive rows (default: views_per_face) of logits (N * views, classes)."""
-        views = self.views_per_face if views is None else views
+        face's views: logits (N * views_per_face, classes) in, as face_views/crop_views make them."""
+        views = self.views_per_face
         scaled = logits.float() / self.temperature
         adjustment = self.logit_adjustment()
         if adjustment is not None:
