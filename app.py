@@ -122,9 +122,11 @@ class Demo:
                            f"{', '.join(name for _, name in self.prior_choices())}.", print_exception=False)
         return prior
 
-    def predict(self, file: dict | str | None, show_saliency: bool = False, prior: str | None = None):
+    def predict(self, file: dict | str | None, show_saliency: bool = False, prior: str | None = None,
+                show_landmarks: bool = False):
         """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
-        table, per-face JSON and a status line out. `prior`: the class prior (default: the model's)."""
+        table, per-face JSON (box, landmarks, scores) and a status line out. `prior`: the class
+        prior (default: the model's); `show_landmarks`: mark the detector's five points."""
         prior = self._prior(prior)
         if file is None:
             raise gr.Error("Upload an image first.", print_exception=False)
@@ -144,7 +146,7 @@ class Demo:
                             "meaningful for a tightly cropped face.")
         else:
             notes.insert(0, f"{len(faces)} face{'s' if len(faces) > 1 else ''} found.")
-        return (self.files.save(annotate(frame, faces), "jpg"), self.files.save(probability_bars(faces), "png"),
+        return (self.files.save(annotate(frame, faces, landmarks=show_landmarks), "jpg"), self.files.save(probability_bars(faces), "png"),
                 _top_label(faces), _table(faces), [face.to_dict() for face in faces], " ".join(notes))
 
     def stream(self, frame: np.ndarray | None, state: FaceTracker | None, keep: float, show_saliency: bool,
@@ -279,6 +281,7 @@ def _upload_tab(demo: Demo) -> None:
         with gr.Column(scale=1):
             image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=360)
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+            landmarks = gr.Checkbox(label="Mark the face landmarks (eyes, nose tip, mouth corners)", value=False)
             prior = _prior_control(demo, "prior")
             button = gr.Button("Recognise expressions", variant="primary")
             gr.Examples([os.path.join(EXAMPLES, name) for name in ("astronaut.png", "astronaut_grid.jpg",
@@ -294,8 +297,9 @@ def _upload_tab(demo: Demo) -> None:
                 faces = gr.JSON(show_label=False)
     outputs = [annotated, bars, top, table, faces, status]
     # preprocess=False: the handler reads the file itself, so a bad file gets our message, not a trace.
-    button.click(demo.predict, [image, saliency, prior], outputs, api_name="predict", preprocess=False)
-    image.upload(demo.predict, [image, saliency, prior], outputs, api_visibility="private", preprocess=False)
+    inputs = [image, saliency, prior, landmarks]
+    button.click(demo.predict, inputs, outputs, api_name="predict", preprocess=False)
+    image.upload(demo.predict, inputs, outputs, api_visibility="private", preprocess=False)
 
 
 WEBCAM_JS = Path(__file__).with_name("webcam.js")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, default_data_path, load_fer2013
+from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013
 from fer_model.card import write_card
 from fer_model.data import FERData
 from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
@@ -213,7 +213,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
                 model, processor.with_prior("trained"), report.images, report.labels, progress=progress)
     if config.wild:
         paths, labels = load_labelled_photos(config.wild, names)
-        recognizer = EmotionRecognizer(model, processor, HaarFaceDetector())
+        recognizer = EmotionRecognizer(model, processor, YuNetFaceDetector())
         wild = photo_metrics(recognizer, paths, labels, priors, progress=progress)
         results["wild_faces"] = {"path": config.wild, **wild[results["default_prior"]]} if results["default_prior"] in wild \
             else {"path": config.wild, **wild["trained"]}

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_model import HaarFaceDetector, default_data_path, load_fer2013, load_image, to_grayscale  # noqa: E402
+from fer_model import EmotionRecognizer, YuNetFaceDetector, default_data_path, load_fer2013  # noqa: E402
 from fer_model.data import default_wild_path  # noqa: E402
 from fer_model.evaluation import classification_metrics  # noqa: E402
 from fer_model.inference import EmotionRecognizer, load_pretrained  # noqa: E402
@@ -46,9 +46,10 @@ def main() -> None:
     models = [load_pretrained(path) for path in args.model]
     public = load_fer2013(args.data).split("PublicTest")
     paths, wild_labels = load_labelled_photos(args.wild, models[0][0].labels)
-    detector = HaarFaceDetector()
-    grays = [to_grayscale(load_image(path)) for path in paths]
-    boxes = [detector.detect(gray)[:1] for gray in grays]
+    detector = YuNetFaceDetector()
+    finder = EmotionRecognizer(*models[0], detector=detector)
+    found = [finder.find_faces(path) for path in paths]  # as predict reads and searches each photo
+    grays, boxes = [gray for gray, _ in found], [faces[:1] for _, faces in found]
     print(f"wild_faces: {len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}", flush=True)
     for path, (model, processor) in zip(args.model, models):
         print(f"model {path}", flush=True)

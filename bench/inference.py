@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, load_image  # noqa: E402
 from fer_model.batch import frame_recognizer  # noqa: E402
 from fer_model.render import annotate, probability_bars  # noqa: E402
-from fer_model.smoothing import smooth  # noqa: E402
+from fer_model.tracking import FaceTracker  # noqa: E402
 
 
 def timed(fn, repeats: int, warmup: int = 10) -> list[float]:
@@ -99,7 +99,7 @@ def bench_frames(recognizer: EmotionRecognizer, repeats: int) -> None:
     print("== The app's per-frame path, 640x480 webcam frame (detector searches it at 320 px) ==")
     for count in (1, 4):
         data = frame_with_faces(count)
-        state = {"tracks": None}
+        tracker = FaceTracker(keep=0.6)
         stages = {name: [] for name in ("decode", "detect + preprocess + model", "smoothing", "annotate + bars")}
 
         def frame():
@@ -108,7 +108,7 @@ def bench_frames(recognizer: EmotionRecognizer, repeats: int) -> None:
             t1 = time.perf_counter()
             faces = recognizer.predict(rgb)
             t2 = time.perf_counter()
-            faces, state["tracks"] = smooth(faces, state["tracks"], 0.6)
+            faces = [face for _, face in tracker.update(faces)]
             t3 = time.perf_counter()
             annotate(rgb, faces), probability_bars(faces)
             t4 = time.perf_counter()

@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
-from fer_model import HaarFaceDetector, default_data_path, load_fer2013, load_image, to_grayscale  # noqa: E402
+from fer_model import EmotionRecognizer, YuNetFaceDetector, default_data_path, load_fer2013  # noqa: E402
 from fer_model.data import default_wild_path  # noqa: E402
 from fer_model.evaluation import classification_metrics, crowd_metrics  # noqa: E402
 from fer_model.ferplus import default_ferplus_path, load_ferplus  # noqa: E402
@@ -38,9 +38,10 @@ def main() -> None:
     loaded = [load_pretrained(path) for path in args.models]
     labels = loaded[0][0].labels
     paths, wild_labels = load_labelled_photos(args.wild, labels)
-    detector = HaarFaceDetector()
-    grays = [to_grayscale(load_image(path)) for path in paths]
-    boxes = [detector.detect(gray)[:1] for gray in grays]
+    detector = YuNetFaceDetector()
+    finder = EmotionRecognizer(*loaded[0], detector=detector)
+    found = [finder.find_faces(path) for path in paths]  # as predict reads and searches each photo
+    grays, boxes = [gray for gray, _ in found], [faces[:1] for _, faces in found]
     print(f"PublicTest {len(public)} rows ({(public.crowd_majority >= 0).sum()} with a FER+ majority); wild_faces "
           f"{len(paths)} photos, a face detected in {np.mean([bool(b) for b in boxes]):.1%}", flush=True)
     header = f"{'model':<38} {'prior':<9} {'path':<8} {'orig acc':>8} {'orig F1':>8} {'FER+ acc':>8} {'FER+ F1':>8}"
@@ -50,7 +51,7 @@ def main() -> None:
         # priors only change how they become probabilities (FaceProcessor.probabilities, as predict does)
         alone_logits = predict_logits(model, processor.single_view().crop_views(public.images))
         views_logits = predict_logits(model, processor.crop_views(public.images))
-        photo_logits = [predict_logits(model, processor.face_views(gray, box[0].as_tuple()) if box else
+        photo_logits = [predict_logits(model, processor.face_views(gray, box[0]) if box else
                                        processor.crop_views([gray])) for gray, box in zip(grays, boxes)]
         for prior in PRIOR_NAMES:
             if prior == "everyday" and processor.everyday_prior is None:

@@ -4,7 +4,7 @@
 
 Writes a 640x480, 30 frames/s clip with one real face moving across it (the astronaut example),
 then analyses every frame of it:
-  (a) naive: decode each frame, run the Haar detector on the full frame, crop the face, one FERNet
+  (a) naive: decode each frame, run the YuNet detector on the full frame, crop the face, one FERNet
       call per face (what a per-frame script written against OpenCV and the model does);
   (b) `predict`: the package's BatchPredictor, as `python -m fer_model predict clip.mp4` runs it
       (decoding, detection on a 320-pixel frame, the config's crop and views, tracking, the rows).
@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, HaarFaceDetector  # noqa: E402
+from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, YuNetFaceDetector  # noqa: E402
 from fer_model.batch import BatchPredictor, frame_recognizer  # noqa: E402
 from fer_model.preprocess import normalize, resize_face  # noqa: E402
 
@@ -46,7 +46,7 @@ def write_clip(path: Path, seconds: float, fps: int = 30) -> Path:
 
 @torch.inference_mode()
 def naive(path: Path, model: FERNet) -> tuple[int, int]:
-    detector = HaarFaceDetector()
+    detector = YuNetFaceDetector()
     capture = cv2.VideoCapture(str(path))
     frames = faces = 0
     while True:
@@ -54,7 +54,7 @@ def naive(path: Path, model: FERNet) -> tuple[int, int]:
         if not ok:
             break
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        for box in detector.detect(gray):
+        for box in detector.detect(frame[:, :, ::-1]):  # BGR -> RGB
             crop = resize_face(np.ascontiguousarray(gray[box.y:box.y + box.h, box.x:box.x + box.w]), model.image_size)
             model(normalize(torch.from_numpy(crop[None].copy()), model.mean, model.std)).softmax(1)
             faces += 1
@@ -81,7 +81,7 @@ def main() -> None:
         clip = write_clip(Path(folder) / "clip.mp4", args.seconds)
         print(f"clip: 640x480, 30 frames/s, {args.seconds:g} s; torch threads {torch.get_num_threads()}")
         results = {}
-        for name, run in (("(a) naive Haar + FERNet loop", lambda: naive(clip, model)),
+        for name, run in (("(a) naive YuNet + FERNet loop", lambda: naive(clip, model)),
                           ("(b) predict (BatchPredictor)", lambda: packaged(clip, recognizer))):
             start = time.perf_counter()
             frames, faces = run()

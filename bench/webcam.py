@@ -135,7 +135,7 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
 
     from fer_model.preprocess import to_grayscale
     from fer_model.render import annotate, probability_bars
-    from fer_model.smoothing import smooth
+    from fer_model.tracking import FaceTracker
 
     demo = app.Demo(model)
     capture = cv2.VideoCapture(str(clip))
@@ -144,16 +144,16 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
     capture.release()
     phases = {"grayscale": [], "detection": [], "crop + model": [], "smoothing + drawing + bars": [],
               "JPEG encode of the frame": []}
-    state = None
+    tracker = FaceTracker(keep=0.6)
     for frame in images:
         t0 = time.perf_counter()
         gray = to_grayscale(frame)
         t1 = time.perf_counter()
-        boxes = demo.live.detector.detect(gray)
+        boxes = demo.live.detector.detect(frame)  # the detector searches the colour frame
         t2 = time.perf_counter()
         faces = demo.live.predict_boxes(gray, boxes)
         t3 = time.perf_counter()
-        faces, state = smooth(faces, state, 0.6)
+        faces = [face for _, face in tracker.update(faces)]
         shown = annotate(frame, faces)
         probability_bars(faces)
         t4 = time.perf_counter()

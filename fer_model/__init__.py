@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .detect import Box, FaceDetector, HaarFaceDetector
+from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .data import DataError, FERData, default_data_path, load_fer2013
 from .labels import FER2013_LABELS
 from .model import FERNet, ModelLoadError
@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 __all__ = [
     "DEFAULT_MODEL", "EXAMPLES", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",
-    "HaarFaceDetector", "DataError", "FERData", "FERNet", "ImageError",
+    "YuNetFaceDetector", "DetectorError", "DataError", "FERData", "FERNet", "ImageError",
     "ModelLoadError", "default_data_path", "load_fer2013", "load_image", "normalize", "preprocess",
     "to_grayscale",
 ]

@@ -4,7 +4,8 @@
 
 One row per face: source, frame index and time (videos), a face number (from 1) that follows the
 same face across frames, whether a face was found (else the whole image was classified), its box,
-the top label and its score, and one column per label. Each video also gets a timeline PNG beside
+the detector's score and five landmarks (eyes, nose tip, mouth corners: x and y each), the top
+label and its score, and one column per label. Each video also gets a timeline PNG beside
 the output (probability of each label over time, per face). A file that cannot be read is named in
 one line and skipped.
 
@@ -48,9 +49,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--smoothing", type=float, default=0.0,
                          help="weight of the past in a per-face moving average over video frames (default: 0, none)")
     predict.add_argument("--annotate", metavar="DIR", help="write annotated images and videos here")
+    predict.add_argument("--landmarks", action="store_true",
+                         help="mark the detector's five landmarks (eyes, nose tip, mouth corners) on annotated images")
     predict.add_argument("--video-detect-side", type=int, default=VIDEO_DETECT_SIDE,
                          help="video frames are searched for faces at this longer side (default: %(default)s, "
-                              "which finds faces of 48 px and more in a 640x480 frame; raise it for small faces)")
+                              "which finds faces of about 20 px and more in a 640x480 frame; raise it for smaller ones)")
     predict.add_argument("--model", help="model folder or Hub id (default: the shipped model)")
     predict.add_argument("--prior", type=parse_prior, metavar="PRIOR",
                          help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                               "an earlier run; pass --overwrite to replace them, or another --out / --annotate")
     recognizer = EmotionRecognizer.from_pretrained(args.model, prior=args.prior)
     predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
-                               fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side))
+                               fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side),
+                               landmarks=args.landmarks)
     rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     if summary.files:
         write_rows(rows, recognizer.labels, out, as_json=args.json)

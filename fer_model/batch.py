@@ -22,6 +22,7 @@ from .inference import EmotionRecognizer, FacePrediction
 from .model import atomic_write
 from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
 from .render import annotate
+from .detect import LANDMARK_NAMES
 from .tracking import FaceTracker
 
 # FFmpeg inside OpenCV prints its own complaints about a broken file (several times); the
@@ -30,7 +31,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg"}
 VIDEO_CODECS = {"mp4": "mp4v", "webm": "VP80"}  # what the opencv-python wheels can encode
-FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "face_found", "x", "y", "w", "h", "label", "score"]
+LANDMARK_COLUMNS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
+FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "face_found", "x", "y", "w", "h", "detector_score",
+                 *LANDMARK_COLUMNS, "label", "score"]
 
 
 class InputError(ValueError):
@@ -48,8 +51,12 @@ class FaceRow:
     def as_dict(self) -> dict:
         x, y, w, h = self.face.box
         row = {"source": self.source, "frame": self.frame, "time_s": None if self.time_s is None else round(self.time_s, 4),
-               "face_id": self.face_id, "face_found": self.face.face_found, "x": x, "y": y, "w": w, "h": h, "label": self.face.label,
-               "score": round(self.face.score, 6)}
+               "face_id": self.face_id, "face_found": self.face.face_found, "x": x, "y": y, "w": w, "h": h,
+               "detector_score": self.face.detector_score}
+        points = self.face.landmarks or {}
+        row.update({f"{name}_{axis}": points[name][k] if name in points else None
+                    for name in LANDMARK_NAMES for k, axis in enumerate("xy")})
+        row.update({"label": self.face.label, "score": round(self.face.score, 6)})
         row.update({label: round(p, 6) for label, p in self.face.probabilities.items()})
         return row
 
@@ -125,7 +132,7 @@ def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.nd
         capture.release()
 
 
-VIDEO_DETECT_SIDE = 320  # frames are searched at this longer side: faces of 48 px and more in 640x480
+VIDEO_DETECT_SIDE = 320  # frames are searched at this longer side: faces of about 20 px and more in 640x480
 
 
 def frame_recognizer(recognizer: EmotionRecognizer, side: int = VIDEO_DETECT_SIDE,
@@ -133,10 +140,12 @@ def frame_recognizer(recognizer: EmotionRecognizer, side: int = VIDEO_DETECT_SID
     """The recognizer's model and processor with a detector for video and webcam frames, which
     searches them at `side` pixels: about 4x cheaper than 640 for a 640x480 frame and enough for
     the faces they hold. `single_view`: one plain crop per face (the live webcam)."""
-    from .detect import HaarFaceDetector
+    from .detect import YuNetFaceDetector
 
     processor = recognizer.processor.single_view() if single_view else recognizer.processor
-    return EmotionRecognizer(recognizer.model, processor, HaarFaceDetector(max_side=side), device=recognizer.device)
+    detector = YuNetFaceDetector(max_side=side, retry_pad=0)  # a frame is a scene, never a tight crop of a face
+    return EmotionRecognizer(recognizer.model, processor, detector, crop_side=recognizer.crop_side,
+                             device=recognizer.device)
 
 
 def video_info(path: Path) -> tuple[int, float]:
@@ -161,11 +170,12 @@ class BatchPredictor:
         smoothing: weight of the past in a per-face moving average of video probabilities (0: none).
         annotate: folder for annotated copies (images as JPEG, videos as `video_format`), or None.
         video_format: "mp4" (MPEG-4, for desktop players) or "webm" (VP8, which browsers play).
+        landmarks: also mark the detector's five landmarks on the annotated copies.
     """
 
     def __init__(self, recognizer: EmotionRecognizer, every: int = 1, smoothing: float = 0.0,
                  annotate: str | Path | None = None, fps: float | None = None, video_format: str = "mp4",
-                 video_recognizer: EmotionRecognizer | None = None) -> None:
+                 video_recognizer: EmotionRecognizer | None = None, landmarks: bool = False) -> None:
         if video_format not in VIDEO_CODECS:
             raise ValueError(f"video_format must be one of {sorted(VIDEO_CODECS)}, not {video_format!r}")
         if every < 1 or (fps is not None and fps <= 0):
@@ -174,7 +184,7 @@ class BatchPredictor:
             raise ValueError(f"smoothing must be in [0, 1), not {smoothing}")
         self.recognizer, self.video_recognizer = recognizer, video_recognizer or recognizer
         self.every, self.fps, self.smoothing, self.video_format = every, fps, smoothing, video_format
-        self.annotate = Path(annotate) if annotate else None
+        self.annotate, self.landmarks = (Path(annotate) if annotate else None), landmarks
         self.stems: dict[Path, str] = {}  # output names of the inputs of a run (see unique_stems)
 
     def image_rows(self, path: Path) -> list[FaceRow]:
@@ -200,7 +210,8 @@ class BatchPredictor:
                     yield FaceRow(str(path), index, seconds, number, face)
                 if self.annotate:
                     writer = writer or self._video_writer(path, frame, (fps or 30.0) / every)
-                    writer.write(annotate(frame, [face for _, face in tracked], [n for n, _ in tracked])[:, :, ::-1])
+                    writer.write(annotate(frame, [face for _, face in tracked], [n for n, _ in tracked],
+                                          self.landmarks)[:, :, ::-1])
                 on_frame()
         finally:
             if writer is not None:
@@ -210,7 +221,7 @@ class BatchPredictor:
         from PIL import Image
 
         target = self.annotate / f"{self.stems.get(path, path.stem)}.annotated.jpg"
-        picture = Image.fromarray(annotate(frame, faces))
+        picture = Image.fromarray(annotate(frame, faces, landmarks=self.landmarks))
         atomic_write(target, lambda temp: picture.save(temp, format="JPEG", quality=90))
 
     def every_for(self, video_fps: float) -> int:

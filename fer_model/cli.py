@@ -13,13 +13,14 @@ import sys
 from typing import Any, Callable
 
 from .data import DataError
+from .detect import DetectorError
 from .model import ModelLoadError
 from .preprocess import ImageError
 from .processor import ProcessorError
 from .training import ResumeError
 from .hub import NotLoggedInError, PublishError
 
-USER_ERRORS = (NotLoggedInError, ModelLoadError, DataError, ImageError, ProcessorError, ResumeError, FileNotFoundError,
+USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError, FileNotFoundError,
                FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
 

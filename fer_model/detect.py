@@ -1,84 +1,178 @@
-"""Face detection behind a small interface, so a better detector can replace the default one."""
+"""Face detection behind a small interface, so another detector can replace the shipped one.
+
+The shipped detector is YuNet (Wu, Peng and Yu, "YuNet: A Tiny Millisecond-level Face Detector",
+Machine Intelligence Research 2023; MIT licence, `detector/LICENSE`), run by OpenCV's
+`cv2.FaceDetectorYN` (OpenCV 4.8 and later, 5.x included). Per face it gives a box, five
+landmarks and a score.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+YUNET_FILE = Path(__file__).resolve().parent / "detector" / "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+# YuNet's five points, in its order; "right" and "left" are the person's own.
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
+
+
+class DetectorError(RuntimeError):
+    """The face detector's model cannot be loaded; the message names the file."""
+
 
 @dataclass(frozen=True)
 class Box:
-    """A face box in pixels of the image it was found in."""
+    """A face box in pixels of the image it was found in, with the detector's score and its five
+    landmarks ((x, y) each, in :data:`LANDMARK_NAMES` order) where the detector gives them."""
 
     x: int
     y: int
     w: int
     h: int
+    score: float | None = None
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     @property
     def area(self) -> int:
         return self.w * self.h
 
-    def expanded(self, margin: float, width: int, height: int) -> "Box":
-        """This box grown by `margin` of its size on every side, clipped to the image."""
-        dx, dy = int(round(self.w * margin)), int(round(self.h * margin))
-        x0, y0 = max(0, self.x - dx), max(0, self.y - dy)
-        x1, y1 = min(width, self.x + self.w + dx), min(height, self.y + self.h + dy)
-        return Box(x0, y0, x1 - x0, y1 - y0)
-
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.x, self.y, self.w, self.h)
 
+    def named_landmarks(self) -> dict[str, list[float]] | None:
+        """The landmarks by name ({"right_eye": [x, y], ...}), or None."""
+        if self.landmarks is None:
+            return None
+        return {name: [round(x, 1), round(y, 1)] for name, (x, y) in zip(LANDMARK_NAMES, self.landmarks)}
+
 
 class FaceDetector(Protocol):
-    """Anything that finds faces in a grayscale uint8 image (H, W), largest first."""
+    """Anything that finds faces in an image, largest first. The image is uint8, RGB (H, W, 3)
+    or grayscale (H, W)."""
 
-    def detect(self, gray: np.ndarray) -> list[Box]: ...
+    def detect(self, image: np.ndarray) -> list[Box]: ...
 
 
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade, from the files the opencv-python-headless wheel ships.
+class YuNetFaceDetector:
+    """YuNet through `cv2.FaceDetectorYN`, from the ONNX file shipped in the package (offline).
 
-    Loaded once; works offline. Images whose longer side exceeds `max_side` are searched at that
-    size (faces smaller than `min_size` pixels there are not found) and boxes mapped back.
-    The cascade misses a face that fills the whole image (a photo already cropped to the face),
-    so when nothing is found the image is searched once more with `retry_pad` of its longer side
-    added on every side (edge pixels repeated); boxes are clipped to the image.
+    Images whose longer side exceeds `max_side` are searched at that size (YuNet finds faces of
+    about 10 to 300 pixels) and boxes mapped back. A face that fills the whole image (a photo
+    already cropped to the face) has no context around it for the detector, so when nothing is
+    found the image is searched once more with `retry_pad` of its longer side added on every side
+    (edge pixels repeated); boxes are clipped to the image.
+
+    One instance can serve several threads (calls take turns); create it once and reuse it.
+
+    Raises:
+        DetectorError: the model file is missing or not a YuNet ONNX model OpenCV can read.
     """
 
-    def __init__(self, max_side: int = 640, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 6,
-                 retry_pad: float = 0.25):
+    def __init__(self, model_path: str | os.PathLike | None = None, max_side: int = 640,
+                 score_threshold: float = 0.6, nms_threshold: float = 0.3, top_k: int = 100,
+                 retry_pad: float = 0.25) -> None:
         import cv2
 
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self._cascade = cv2.CascadeClassifier(path)
-        if self._cascade.empty():
-            raise RuntimeError(f"could not load the Haar cascade from {path}; reinstall opencv-python-headless>=4.8,<5")
-        self.max_side, self.min_size = max_side, min_size
-        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
-        self.retry_pad = retry_pad
+        self.path = Path(model_path) if model_path is not None else YUNET_FILE
+        if not self.path.is_file():
+            raise DetectorError(f"the face detector model {self.path} is missing; reinstall fer_model, or pass "
+                                "model_path= the YuNet ONNX file (face_detection_yunet_2023mar.onnx)")
+        quiet = _quiet_opencv(cv2)
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(self.path), "", (320, 320), score_threshold, nms_threshold, top_k)
+        except cv2.error as error:
+            raise DetectorError(f"{self.path}: not a YuNet ONNX model OpenCV can read ({_first_line(error)})") from error
+        finally:
+            quiet()
+        self.max_side, self.retry_pad = max_side, retry_pad
+        self._lock = threading.Lock()
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
+    def detect(self, image: np.ndarray) -> list[Box]:
         import cv2
 
-        boxes = self._detect(gray)
+        bgr = _bgr(image)
+        boxes = self._search(bgr)
         if boxes or not self.retry_pad:
             return boxes
-        pad = int(round(self.retry_pad * max(gray.shape)))
-        padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        height, width = gray.shape
-        clipped = [Box(b.x - pad, b.y - pad, b.w, b.h).expanded(0.0, width, height) for b in self._detect(padded)]
-        return sorted((b for b in clipped if b.w > 0 and b.h > 0), key=lambda box: box.area, reverse=True)
+        pad = int(round(self.retry_pad * max(bgr.shape[:2])))
+        padded = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        height, width = bgr.shape[:2]
+        return _by_area(b for b in (_clip(box, -pad, width, height) for box in self._search(padded)) if b is not None)
 
-    def _detect(self, gray: np.ndarray) -> list[Box]:
+    def _search(self, bgr: np.ndarray) -> list[Box]:
         import cv2
 
-        scale = min(1.0, self.max_side / max(gray.shape))
-        small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        found = self._cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size)
-        )
-        boxes = [Box(*(int(round(v / scale)) for v in box)) for box in found]
-        return sorted(boxes, key=lambda box: box.area, reverse=True)
+        height, width = bgr.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        small = bgr if scale == 1.0 else cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                                    interpolation=cv2.INTER_AREA)
+        with self._lock:
+            self._net.setInputSize((small.shape[1], small.shape[0]))
+            _, found = self._net.detect(small)
+        if found is None:
+            return []
+        sx, sy = width / small.shape[1], height / small.shape[0]
+        return _by_area(b for b in (_box(row, sx, sy, width, height) for row in found) if b is not None)
+
+
+def _box(row: np.ndarray, sx: float, sy: float, width: int, height: int) -> Box | None:
+    """One row of YuNet's output (box, 5 landmarks, score) in the image's pixels, clipped to it."""
+    points = tuple((float(row[4 + 2 * k] * sx), float(row[5 + 2 * k] * sy)) for k in range(5))
+    box = Box(int(round(row[0] * sx)), int(round(row[1] * sy)), int(round(row[2] * sx)), int(round(row[3] * sy)),
+              float(row[14]), points)
+    return _clip(box, 0, width, height)
+
+
+def _clip(box: Box, offset: int, width: int, height: int) -> Box | None:
+    """`box` moved by `offset` on both axes and clipped to a width x height image (None if nothing is left)."""
+    x0, y0 = max(0, box.x + offset), max(0, box.y + offset)
+    x1, y1 = min(width, box.x + offset + box.w), min(height, box.y + offset + box.h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    points = None if box.landmarks is None else tuple((x + offset, y + offset) for x, y in box.landmarks)
+    return Box(x0, y0, x1 - x0, y1 - y0, box.score, points)
+
+
+def _by_area(boxes) -> list[Box]:
+    return sorted(boxes, key=lambda box: box.area, reverse=True)
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB (H, W, 3) or grayscale (H, W) -> contiguous BGR, as OpenCV's DNN expects."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ValueError(f"expected a uint8 image (H, W) or (H, W, 3), got {image.dtype} {image.shape}")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(np.ascontiguousarray(image.reshape(image.shape[:2])), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+
+
+def _quiet_opencv(cv2):
+    """Silence OpenCV's log while the detector loads (OpenCV 5's DNN engine warns that targets are
+    not supported by its new graph engine, about settings this detector never uses); returns a
+    function that restores the previous level."""
+    try:
+        previous = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # a build without the logging bindings
+        return lambda: None
+    return lambda: cv2.utils.logging.setLogLevel(previous)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file, hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -11,10 +11,10 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from .detect import Box, FaceDetector, HaarFaceDetector
+from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .model import FERNet, ModelLoadError
 from .saliency import grad_cam
-from .preprocess import ImageLike, load_image, normalize, to_grayscale
+from .preprocess import ImageLike, load_image, normalize, to_grayscale, to_rgb
 from .processor import FaceProcessor
 
 
@@ -58,12 +58,18 @@ class FacePrediction:
         label: the most probable emotion.
         probabilities: every label's probability (temperature-calibrated), summing to 1.
         face_found: False when no face was detected and the whole image was classified.
+        landmarks: the detector's five points by name (right_eye, left_eye, nose_tip,
+            mouth_right, mouth_left; the person's own right and left), [x, y] in pixels of the
+            input image; None when the detector gives none or no face was found.
+        detector_score: the detector's confidence in the face (None likewise).
     """
 
     box: tuple[int, int, int, int]
     label: str
     probabilities: dict[str, float]
     face_found: bool
+    landmarks: dict[str, list[float]] | None = None
+    detector_score: float | None = None
     saliency: np.ndarray | None = field(default=None, repr=False)  # Grad-CAM map (48, 48) in [0, 1]
 
     @property
@@ -72,7 +78,8 @@ class FacePrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"box": list(self.box), "label": self.label, "score": self.score,
-                "probabilities": dict(self.probabilities), "face_found": self.face_found}
+                "probabilities": dict(self.probabilities), "face_found": self.face_found,
+                "landmarks": self.landmarks, "detector_score": self.detector_score}
 
 
 class EmotionRecognizer:
@@ -109,9 +116,9 @@ class EmotionRecognizer:
     def from_pretrained(cls, path: Union[str, os.PathLike, None] = None, detector: FaceDetector | None = None,
                         **kwargs: Any) -> "EmotionRecognizer":
         """Load a saved model and its processor (default: the model shipped with the package) and
-        the Haar detector. Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
+        the shipped YuNet face detector. Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
         model, processor = load_pretrained(path)
-        return cls(model, processor, detector or HaarFaceDetector(), **kwargs)
+        return cls(model, processor, detector or YuNetFaceDetector(), **kwargs)
 
     @property
     def labels(self) -> list[str]:
@@ -137,8 +144,9 @@ class EmotionRecognizer:
         if isinstance(image, (str, os.PathLike, bytes)):
             image = load_image(image)
         gray = to_grayscale(image)
-        is_crop = max(gray.shape) <= self.crop_side
-        return gray, self.detector.detect(gray) if self.detector is not None and not is_crop else []
+        if self.detector is None or max(gray.shape) <= self.crop_side:
+            return gray, []
+        return gray, self.detector.detect(to_rgb(image))  # detectors get colour: YuNet was trained on it
 
     def predict_boxes(self, gray: np.ndarray, boxes: list[Box], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for the faces at `boxes` of a grayscale image (H, W), or for the whole
@@ -173,7 +181,7 @@ class EmotionRecognizer:
         `boxes`, or of the whole image taken as a face crop when there are none."""
         face_found = bool(boxes)
         if face_found:
-            views = np.concatenate([self.processor.face_views(gray, box.as_tuple()) for box in boxes])
+            views = np.concatenate([self.processor.face_views(gray, box) for box in boxes])
         else:
             boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
             views = self.processor.crop_views([gray])
@@ -185,7 +193,9 @@ class EmotionRecognizer:
 
     def _result(self, box: Box, probabilities: np.ndarray, face_found: bool) -> FacePrediction:
         named = {label: float(p) for label, p in zip(self.labels, probabilities)}
-        return FacePrediction(box.as_tuple(), max(named, key=named.get), named, face_found)
+        score = None if box.score is None else round(box.score, 4)
+        return FacePrediction(box.as_tuple(), max(named, key=named.get), named, face_found,
+                              box.named_landmarks() if face_found else None, score if face_found else None)
 
 
 def load_pretrained(path: Union[str, os.PathLike, None] = None) -> tuple[FERNet, FaceProcessor]:

@@ -94,9 +94,13 @@ def to_grayscale(image: ImageLike) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
-def to_rgb(image: Image.Image) -> np.ndarray:
-    """A PIL image of any mode -> uint8 RGB (H, W, 3) for display, with the same handling of
-    transparency and 16-bit pixels as :func:`to_grayscale`."""
+def to_rgb(image: ImageLike) -> np.ndarray:
+    """A PIL image of any mode, or an array as :func:`to_grayscale` takes it -> uint8 RGB (H, W, 3)
+    for display and face detection, with the same handling of transparency and 16-bit pixels."""
+    if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+            return image
+        image = _array_to_pil(image)
     if image.mode in WIDE_MODES + ("F", "1", "L"):
         return np.repeat(to_grayscale(image)[:, :, None], 3, axis=2)
     if _has_alpha(image):
@@ -136,17 +140,27 @@ def resize_face(gray: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
-def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], scale: float = 1.0) -> np.ndarray:
-    """The square around a face: side `scale` x the box's longer side, centred on the box.
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], scale: float = 1.0,
+              shift: Sequence[float] = (0.0, 0.0), angle: float = 0.0) -> np.ndarray:
+    """The square around a face: side `scale` x the box's longer side, centred on the box's centre
+    moved by `shift` (x, y) times that longer side, and turned with a face tilted by `angle` degrees
+    (counter-clockwise as seen, :func:`eye_angle`), so that the face comes out level.
 
     Where that square leaves the image, the nearest edge pixels are repeated, so a face at the
-    border keeps its framing and aspect ratio (FER-2013 faces are framed about as tightly as
-    OpenCV's Haar box: scale 1.0).
+    border keeps its framing and aspect ratio.
     """
     x, y, w, h = box
-    side = max(1, int(round(max(w, h) * scale)))
-    left, top = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+    longer = max(w, h)
+    side = max(1, int(round(longer * scale)))
+    cx, cy = x + w / 2 + shift[0] * longer, y + h / 2 + shift[1] * longer
     height, width = gray.shape
+    if angle:
+        import cv2
+
+        matrix = cv2.getRotationMatrix2D((cx, cy), -angle, 1.0)  # turns the content back by `angle`
+        matrix[:, 2] += (side / 2 - cx, side / 2 - cy)  # then moves that centre to the crop's
+        return cv2.warpAffine(gray, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     inside = gray[max(0, top):min(height, top + side), max(0, left):min(width, left + side)]
     if inside.size == 0:
         raise ImageError(f"the face box {tuple(box)} lies outside the {width}x{height} image")
@@ -154,14 +168,24 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], scale: float = 1
     return np.pad(inside, pad, mode="edge") if any(sum(p) for p in pad) else inside
 
 
+def eye_angle(landmarks: Sequence[Sequence[float]] | None) -> float:
+    """The tilt of the line from the right eye to the left eye (YuNet's first two landmarks), in
+    degrees, counter-clockwise as seen; 0 without landmarks."""
+    if landmarks is None:
+        return 0.0
+    (rx, ry), (lx, ly) = landmarks[0], landmarks[1]
+    return float(np.degrees(np.arctan2(ry - ly, lx - rx)))
+
+
 def face_views(gray: np.ndarray, box: tuple[int, int, int, int], size: int, crop_scale: float = 1.0,
-               scales: Sequence[float] = (1.0,), flip: bool = False) -> np.ndarray:
+               scales: Sequence[float] = (1.0,), flip: bool = False, shift: Sequence[float] = (0.0, 0.0),
+               angle: float = 0.0) -> np.ndarray:
     """The model inputs of one face, uint8 (V, size, size): a crop per entry of `scales` (each
-    times `crop_scale`), each followed by its mirror image when `flip`. View 0 is the plain crop
-    when `scales` starts with 1.0."""
+    times `crop_scale`, all about the same centre and turned by `angle`), each followed by its
+    mirror image when `flip`. View 0 is the plain crop when `scales` starts with 1.0."""
     views = []
     for scale in scales:
-        face = resize_face(np.ascontiguousarray(crop_face(gray, box, crop_scale * scale)), size)
+        face = resize_face(np.ascontiguousarray(crop_face(gray, box, crop_scale * scale, shift, angle)), size)
         views.append(face)
         if flip:
             views.append(face[:, ::-1])

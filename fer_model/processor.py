@@ -2,7 +2,7 @@
 probabilities a user sees. It lives beside the weights in `preprocessor_config.json`, as Hugging
 Face keeps an image processor beside `config.json`; the network config describes the network.
 
-    face box --crop_scale, tta_scales, tta_flip--> views (V, 48, 48) --FERNet--> logits (V, 7)
+    face box --crop_scale, crop_shift, align_eyes, tta_scales, tta_flip--> views (V, 48, 48) --FERNet--> logits (V, 7)
       --/ temperature, + log(prior / trained_prior)--> softmax --mean over the V views--> (7,)
 
 The class prior is a logit adjustment (Menon et al., "Long-tail learning via logit adjustment",
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from .model import CONFIG_NAME, LEGACY_KEYS, ModelLoadError, atomic_write, write_config
-from .preprocess import face_views
+from .detect import Box
+from .preprocess import eye_angle, face_views
 
 PROCESSOR_NAME = "preprocessor_config.json"
 PRIOR_NAMES = ("trained", "balanced", "everyday")
@@ -46,8 +47,14 @@ class FaceProcessor:
 
     Attributes:
         image_size: side of the model's square input.
-        crop_scale: side of the square cropped around a detected face, relative to the detector's
-            box (1.0: the box itself, which frames a face about as FER-2013 does).
+        crop_scale: side of the square cropped around a detected face, relative to the longer side
+            of the detector's box.
+        crop_shift: (x, y) offset of that square's centre from the box's centre, in units of the
+            box's longer side (y down). Together with `crop_scale` it maps the detector's box to
+            the framing the model learned (docs/experiments.md measures it for YuNet's boxes on
+            FER-2013's own faces). Folders saved before it existed load with [0, 0].
+        align_eyes: turn each crop so that the detector's two eye landmarks are level (no effect
+            for a box without landmarks). Folders saved before it existed load with False.
         tta_scales: crops at these scales (relative to `crop_scale`) are averaged; [1.0]: one crop.
         tta_flip: also average over the mirror image of every crop.
         temperature: logits are divided by it before the softmax (fitted on PublicTest).
@@ -59,6 +66,8 @@ class FaceProcessor:
 
     image_size: int = 48
     crop_scale: float = 1.0
+    crop_shift: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    align_eyes: bool = False
     tta_scales: list[float] = field(default_factory=lambda: [1.0])
     tta_flip: bool = False
     temperature: float = 1.0
@@ -72,6 +81,9 @@ class FaceProcessor:
         if self.temperature <= 0:
             raise ProcessorError(f"temperature must be positive, not {self.temperature}")
         self.crop_scale, self.temperature = float(self.crop_scale), float(self.temperature)
+        if len(self.crop_shift) != 2:
+            raise ProcessorError(f"crop_shift must be two numbers (x, y), not {self.crop_shift}")
+        self.crop_shift, self.align_eyes = [float(v) for v in self.crop_shift], bool(self.align_eyes)
         self.tta_scales, self.tta_flip = [float(s) for s in self.tta_scales], bool(self.tta_flip)
         for name in ("trained_prior", "everyday_prior"):
             if getattr(self, name) is not None:
@@ -85,15 +97,18 @@ class FaceProcessor:
         """How many model inputs one face becomes."""
         return len(self.tta_scales) * (2 if self.tta_flip else 1)
 
-    def face_views(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The model inputs (V, size, size) uint8 of the face at `box` of a grayscale image.
-        View 0 is the plain crop at `crop_scale` (the first scale is always 1.0)."""
-        return face_views(gray, box, self.image_size, self.crop_scale, self.tta_scales, self.tta_flip)
+    def face_views(self, gray: np.ndarray, box: Box | tuple[int, int, int, int]) -> np.ndarray:
+        """The model inputs (V, size, size) uint8 of the face at `box` (a detector's :class:`Box`,
+        or (x, y, w, h)) of a grayscale image. View 0 is the plain crop at `crop_scale`."""
+        angle = eye_angle(box.landmarks) if self.align_eyes and isinstance(box, Box) else 0.0
+        xywh = box.as_tuple() if isinstance(box, Box) else tuple(box)
+        return face_views(gray, xywh, self.image_size, self.crop_scale, self.tta_scales, self.tta_flip,
+                          self.crop_shift, angle)
 
     def crop_views(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """Model inputs (N * V, size, size) of face crops already framed (FER-2013 rows, or images
         taken whole): the test-time views around each whole crop."""
-        whole = dataclasses.replace(self, crop_scale=1.0)
+        whole = dataclasses.replace(self, crop_scale=1.0, crop_shift=[0.0, 0.0])
         return np.concatenate([whole.face_views(face, (0, 0, face.shape[1], face.shape[0])) for face in faces])
 
     def single_view(self) -> "FaceProcessor":

@@ -20,10 +20,12 @@ def face_colour(number: int) -> tuple[int, int, int]:
     return FACE_COLOURS[(number - 1) % len(FACE_COLOURS)]
 
 
-def annotate(frame: np.ndarray, faces: list[FacePrediction], numbers: list[int] | None = None) -> np.ndarray:
+def annotate(frame: np.ndarray, faces: list[FacePrediction], numbers: list[int] | None = None,
+             landmarks: bool = False) -> np.ndarray:
     """A copy of the RGB frame with each face boxed, numbered and labelled with its top emotion,
     and its Grad-CAM map laid over it where the prediction carries one. `numbers`: each face's
-    number (a tracked face keeps its number and colour across frames); default 1, 2, ... in order."""
+    number (a tracked face keeps its number and colour across frames); default 1, 2, ... in order.
+    `landmarks`: also mark the detector's five points (eyes, nose tip, mouth corners)."""
     numbers = list(range(1, len(faces) + 1)) if numbers is None else numbers
     out = np.ascontiguousarray(frame.copy())
     scale = max(out.shape[:2]) / 640
@@ -36,6 +38,8 @@ def annotate(frame: np.ndarray, faces: list[FacePrediction], numbers: list[int] 
             continue
         colour = face_colour(number)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
+        for px, py in (face.landmarks or {}).values() if landmarks else ():
+            cv2.circle(out, (int(round(px)), int(round(py))), thickness + 1, colour, -1, cv2.LINE_AA)
         text = f"{number} {face.label} {face.score:.0%}"
         font_scale = 0.6 * scale
         (tw, th), base = cv2.getTextSize(text, FONT, font_scale, thickness)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_model import FER2013_LABELS, EmotionRecognizer, HaarFaceDetector, ImageError, load_image, to_grayscale
+from fer_model import FER2013_LABELS, EmotionRecognizer, ImageError, load_image, to_grayscale
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
@@ -15,19 +15,6 @@ def recognizer(untrained_model):
     return EmotionRecognizer.from_pretrained(untrained_model)
 
 
-def test_detector_finds_the_astronaut_face():
-    boxes = HaarFaceDetector().detect(to_grayscale(load_image(ASTRONAUT)))
-    assert len(boxes) == 1
-    x, y, w, h = boxes[0].as_tuple()
-    assert 150 < x < 200 and 40 < y < 100 and 80 < w < 120  # her face, not the flag or the suit
-
-
-def test_detector_returns_all_faces_largest_first():
-    boxes = HaarFaceDetector().detect(to_grayscale(load_image(ASTRONAUT_GRID)))
-    assert len(boxes) == 4
-    assert [b.area for b in boxes] == sorted((b.area for b in boxes), reverse=True)
-
-
 def test_prediction_per_face(recognizer):
     results = recognizer.predict(ASTRONAUT)
     assert len(results) == 1 and results[0].face_found
@@ -36,6 +23,13 @@ def test_prediction_per_face(recognizer):
     assert abs(sum(result.probabilities.values()) - 1) < 1e-5
     assert result.label == max(result.probabilities, key=result.probabilities.get)
     assert result.to_dict()["box"] == list(result.box)
+    # the detector's five points lie on her face, eyes above the nose above the mouth
+    points, (x, y, w, h) = result.landmarks, result.box
+    assert list(points) == ["right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left"]
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in points.values())
+    assert points["right_eye"][0] < points["left_eye"][0]  # her right eye is on the image's left
+    assert max(points["right_eye"][1], points["left_eye"][1]) < points["nose_tip"][1] < points["mouth_left"][1]
+    assert 0.5 < result.detector_score <= 1 and result.to_dict()["landmarks"] == points
 
 
 def test_many_faces_in_one_batch(recognizer, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fer_model import EmotionRecognizer, FERNet, HaarFaceDetector, load_image, to_grayscale
+from fer_model import EmotionRecognizer, FERNet, load_image, to_grayscale
 from fer_model.augment import AugmentConfig, augment_batch, gaussian_blur, round_trip, sample_params
 from fer_model.inference import predict_crops
 from fer_model.processor import FaceProcessor, ProcessorError, update_processor
@@ -92,15 +92,6 @@ def test_face_views_follow_the_config_order():
     assert not np.array_equal(views[0], views[2])
 
 
-def test_detector_takes_a_second_look_at_a_face_that_fills_the_image():
-    gray = to_grayscale(load_image(ASTRONAUT))
-    tight = np.asarray(Image.fromarray(gray[70:157, 181:268]).resize((200, 200)))  # just inside her face box
-    assert HaarFaceDetector(retry_pad=0).detect(tight) == []
-    boxes = HaarFaceDetector().detect(tight)
-    assert len(boxes) == 1 and boxes[0].w > 150
-    assert boxes[0].x >= 0 and boxes[0].y >= 0 and boxes[0].x + boxes[0].w <= 200 and boxes[0].y + boxes[0].h <= 200
-
-
 @pytest.fixture()
 def saved_model(tmp_path):
     torch.manual_seed(0)
@@ -150,20 +141,3 @@ def test_robustness_table_reports_every_perturbation_and_their_mean(fer_data):
     assert table["mean of perturbed"]["accuracy"] == pytest.approx(
         (table["blur sigma 1 px"]["accuracy"] + table["JPEG quality 30"]["accuracy"]) / 2)
     assert all(0 <= row["accuracy"] <= 1 and not math.isnan(row["macro_f1"]) for row in table.values())
-
-
-def test_the_second_look_finds_faces_in_real_tightly_framed_photos():
-    """On the wild_faces photos (news and film portraits outside FER-2013), the padded retry finds
-    the faces the plain cascade misses because they fill the frame."""
-    import csv
-
-    from fer_model.data import default_wild_path
-
-    folder = default_wild_path()
-    if folder is None:
-        pytest.skip("wild_faces not found at ../shared/wild_faces")
-    with open(folder / "labels.csv", newline="") as handle:
-        grays = [to_grayscale(load_image(folder / row["file"])) for row, _ in zip(csv.DictReader(handle), range(80))]
-    plain = sum(bool(HaarFaceDetector(retry_pad=0).detect(gray)) for gray in grays)
-    second_look = sum(bool(HaarFaceDetector().detect(gray)) for gray in grays)
-    assert plain < len(grays) and second_look >= 0.97 * len(grays)
