@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, ImageError, load_image
+from fer_model import DEFAULT_MODEL_NAME, EXAMPLES, SHIPPED_MODELS, EmotionRecognizer, ImageError, load_image
 from fer_model.batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
@@ -39,6 +39,11 @@ LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the le
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
+# The webcam's default class prior: someone in front of a camera shows expressions on purpose, so
+# each of them is about as likely (photos and clips keep the model's own default; README: priors).
+WEBCAM_PRIOR = "balanced"
+MODEL_INFO = {"fernet-ferplus": "reads expressions as a crowd of ten annotators agrees on them",
+              "fernet-fer2013": "trained on FER-2013's original labels (compare with FER-2013 papers)"}
 PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Everyday"}
 PRIOR_INFO = ("How common each expression is assumed to be. Balanced: all seven equally likely (posed faces, "
               "someone pulling faces at the camera). Everyday: mostly neutral and happy, as in ordinary photos. "
@@ -99,15 +104,33 @@ class Demo:
     """The model and detectors, loaded once; the handlers below are what the page calls."""
 
     def __init__(self, model: str | os.PathLike | None = None, cache_max_age: int = CACHE_MAX_AGE) -> None:
-        self.upload = EmotionRecognizer.from_pretrained(model)
-        # Webcam faces are large, so frames are searched at 320 pixels (frame_recognizer). The live
-        # stream already averages over frames (the smoothing), so it classifies the config's crop
-        # once instead of over every test-time view: measured in bench/webcam.py.
-        self.live = frame_recognizer(self.upload, single_view=True)
-        self.clips = frame_recognizer(self.upload)  # the Video tab runs clips as `predict` does
+        # The page offers the model asked for first, then the other shipped ones (each loaded once).
+        first = str(model) if model is not None else DEFAULT_MODEL_NAME
+        self.models = {name: self._load(name) for name in dict.fromkeys([first, *SHIPPED_MODELS])}
+        self.upload, self.live, self.clips = self.models[first]
         self.files = OutputFiles(cache_max_age)
         self.live_states: OrderedDict[str, list] = OrderedDict()  # per webcam page, for `live_frame`
         self.live_lock = threading.Lock()
+
+    @staticmethod
+    def _load(model: str) -> tuple[EmotionRecognizer, EmotionRecognizer, EmotionRecognizer]:
+        """(photos, webcam, video) recognizers of one model. Webcam faces are large, so frames are
+        searched at 320 pixels (frame_recognizer). The live stream already averages over frames
+        (the smoothing), so it classifies one crop instead of every test-time view (bench/webcam.py),
+        and it assumes WEBCAM_PRIOR: people showing expressions to a camera show all of them."""
+        upload = EmotionRecognizer.from_pretrained(model)
+        live = frame_recognizer(upload, single_view=True).with_prior(WEBCAM_PRIOR)
+        return upload, live, frame_recognizer(upload)  # the Video tab runs clips as `predict` does
+
+    def model_choices(self) -> list[str]:
+        return list(self.models)
+
+    def _model(self, model: str | None) -> tuple[EmotionRecognizer, EmotionRecognizer, EmotionRecognizer]:
+        if model in (None, ""):
+            return self.models[next(iter(self.models))]
+        if model not in self.models:
+            raise gr.Error(f"Unknown model {model!r}; choose one of {', '.join(self.models)}.", print_exception=False)
+        return self.models[model]
 
     def prior_choices(self) -> list[tuple[str, str]]:
         """(what the page shows, the prior's name) of the priors this model offers."""
@@ -123,11 +146,12 @@ class Demo:
         return prior
 
     def predict(self, file: dict | str | None, show_saliency: bool = False, prior: str | None = None,
-                show_landmarks: bool = False):
+                show_landmarks: bool = False, model: str | None = None):
         """Upload handler and the `/predict` API: image file in; annotated image, bars, top label,
         table, per-face JSON (box, landmarks, scores) and a status line out. `prior`: the class
-        prior (default: the model's); `show_landmarks`: mark the detector's five points."""
-        prior = self._prior(prior)
+        prior (default: the model's); `show_landmarks`: mark the detector's five points; `model`:
+        one of :meth:`model_choices` (default: the first)."""
+        prior, (upload, _, _) = self._prior(prior), self._model(model)
         if file is None:
             raise gr.Error("Upload an image first.", print_exception=False)
         path = file["path"] if isinstance(file, dict) else file
@@ -140,7 +164,7 @@ class Demo:
             notes.append(f"The {image.width}x{image.height} image was downscaled to fit {MAX_DISPLAY_SIDE} pixels.")
             image.thumbnail((MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE))
         frame = to_rgb(image)
-        faces = self.upload.with_prior(prior).predict(frame, saliency=show_saliency)
+        faces = upload.with_prior(prior).predict(frame, saliency=show_saliency)
         if not faces[0].face_found:
             notes.insert(0, "No face found: the whole image was classified as one face, which is only "
                             "meaningful for a tightly cropped face.")
@@ -150,25 +174,29 @@ class Demo:
                 _top_label(faces), _table(faces), [face.to_dict() for face in faces], " ".join(notes))
 
     def stream(self, frame: np.ndarray | None, state: FaceTracker | None, keep: float, show_saliency: bool,
-               prior: str | None = None):
+               prior: str | None = None, model: str | None = None):
         """Webcam handler: one frame in; annotated frame, smoothed bars and the face tracker (the
         page's state: each face's number and moving average) out."""
         tracker = state or FaceTracker()
         if frame is None:
             return None, probability_bars([]), tracker
-        tracked = tracker.update(self.live.with_prior(self._prior(prior)).predict(frame, saliency=show_saliency), keep)
+        live = self._model(model)[1].with_prior(self._prior(prior))
+        tracked = tracker.update(live.predict(frame, saliency=show_saliency), keep)
         faces, numbers = [face for _, face in tracked], [number or 1 for number, _ in tracked]
         return annotate(frame, faces, numbers), probability_bars(faces, numbers=numbers), tracker
 
     def live_frame(self, request: dict) -> dict:
         """The page's webcam transport (webcam.js): {"image": JPEG data URL, "client": page id, "keep":
-        smoothing, "saliency": bool, "prior": name (optional)} in; {"frame": JPEG data URL, "bars": PNG
+        smoothing, "saliency": bool, "prior": name (optional), "model": name (optional)} in; {"frame": JPEG data URL, "bars": PNG
         data URL} out, or {"error": message}. Each page's smoothing state stays here, keyed by its id."""
         try:
             client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
             prior = request.get("prior") or None
             if prior is not None and prior not in [name for _, name in self.prior_choices()]:
                 return {"error": f"Unknown prior {prior!r}."}
+            model = request.get("model") or None
+            if model is not None and model not in self.models:
+                return {"error": f"Unknown model {model!r}."}
             image = load_image(base64.b64decode(request["image"].partition(",")[2], validate=True))
         except ImageError as error:
             return {"error": f"The webcam frame could not be read: {error}."}
@@ -180,7 +208,10 @@ class Demo:
         frame = to_rgb(image)
         with self.live_lock:
             state = self.live_states.get(client)  # two frames of one page may be in flight: one blend may be lost
-        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency, prior)
+        if state is not None and getattr(state, "model", None) != model:
+            state = None  # another model's averages would blend two models' probabilities
+        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency, prior, model)
+        state.model = model
         with self.live_lock:
             self.live_states[client] = state
             self.live_states.move_to_end(client)
@@ -188,9 +219,10 @@ class Demo:
                 self.live_states.popitem(last=False)
         return {"frame": _data_url(annotated, ".jpg"), "bars": _data_url(bars, ".png")}
 
-    def video(self, file: dict | str | None, every: int = 1, prior: str | None = None, progress=gr.Progress()):
+    def video(self, file: dict | str | None, every: int = 1, prior: str | None = None, model: str | None = None,
+              progress=gr.Progress()):
         """Video tab handler: a clip in; the annotated clip, the timeline plot, the CSV and a status line out."""
-        prior = self._prior(prior)
+        prior, (upload, _, clips) = self._prior(prior), self._model(model)
         if file is None:
             raise gr.Error("Upload a video first.", print_exception=False)
         path = Path(file["path"] if isinstance(file, dict) else file)
@@ -202,8 +234,8 @@ class Demo:
             raise gr.Error(f"The clip lasts {frames / fps:.0f} s; the demo takes up to {MAX_VIDEO_SECONDS} s "
                            "(`python -m fer_model predict` has no limit).", print_exception=False)
         out = self.files.new_folder()
-        predictor = BatchPredictor(self.upload.with_prior(prior), every=max(1, int(every)), annotate=out,
-                                   video_format="webm", video_recognizer=self.clips.with_prior(prior))
+        predictor = BatchPredictor(upload.with_prior(prior), every=max(1, int(every)), annotate=out,
+                                   video_format="webm", video_recognizer=clips.with_prior(prior))
         total = max(1, frames // predictor.every)
         done = [0]
 
@@ -215,8 +247,8 @@ class Demo:
             rows = list(predictor.video_rows(path, step))
         except InputError as error:
             raise gr.Error(f"Could not read that video: {_plain(error, str(path))}", print_exception=False) from None
-        write_rows(rows, self.clips.labels, out / "faces.csv")
-        plot_timeline(rows, self.clips.labels, out / "timeline.png", title=path.name)
+        write_rows(rows, clips.labels, out / "faces.csv")
+        plot_timeline(rows, clips.labels, out / "timeline.png", title=path.name)
         faces = len({row.face_id for row in rows})
         status = (f"{done[0]} frames analysed ({fps:.0f} frames/s, every {predictor.every}), {faces} face(s) followed, "
                   f"{len(rows)} rows." if rows else f"{done[0]} frames analysed; no face found.")
@@ -255,8 +287,8 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
-        gr.Markdown("# Facial expression recognition\nA small CNN trained on FER-2013 reads each face as one of "
-                    f"seven expressions: {', '.join(demo.upload.labels)}. Faces are found with OpenCV; "
+        gr.Markdown("# Facial expression recognition\nA small CNN trained on FER-2013 faces reads each face as one of "
+                    f"seven expressions: {', '.join(demo.upload.labels)}. Faces are found with YuNet (OpenCV); "
                     f"nothing leaves this machine. Uploads up to {max_file_mb:g} MB; files are deleted from the "
                     f"server after {_duration(cache_max_age)}.", elem_id="intro")
         with gr.Tab("Upload"):
@@ -270,8 +302,14 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
     return blocks
 
 
-def _prior_control(demo: Demo, elem_id: str) -> gr.Radio:
-    default = demo.upload.processor.prior
+def _model_control(demo: Demo, elem_id: str) -> gr.Dropdown:
+    info = "; ".join(f"{name}: {MODEL_INFO[name]}" for name in demo.model_choices() if name in MODEL_INFO)
+    return gr.Dropdown(demo.model_choices(), value=demo.model_choices()[0], label="Model", info=info or None,
+                       elem_id=elem_id)
+
+
+def _prior_control(demo: Demo, elem_id: str, default: str | list | None = None) -> gr.Radio:
+    default = demo.upload.processor.prior if default is None else default
     return gr.Radio(demo.prior_choices(), value=default if isinstance(default, str) else None,
                     label="Expected expressions (class prior)", info=PRIOR_INFO, elem_id=elem_id)
 
@@ -283,6 +321,7 @@ def _upload_tab(demo: Demo) -> None:
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
             landmarks = gr.Checkbox(label="Mark the face landmarks (eyes, nose tip, mouth corners)", value=False)
             prior = _prior_control(demo, "prior")
+            model = _model_control(demo, "model")
             button = gr.Button("Recognise expressions", variant="primary")
             gr.Examples([os.path.join(EXAMPLES, name) for name in ("astronaut.png", "astronaut_grid.jpg",
                                                                   "chelsea_cat.jpg")], inputs=image)
@@ -297,7 +336,7 @@ def _upload_tab(demo: Demo) -> None:
                 faces = gr.JSON(show_label=False)
     outputs = [annotated, bars, top, table, faces, status]
     # preprocess=False: the handler reads the file itself, so a bad file gets our message, not a trace.
-    inputs = [image, saliency, prior, landmarks]
+    inputs = [image, saliency, prior, landmarks, model]
     button.click(demo.predict, inputs, outputs, api_name="predict", preprocess=False)
     image.upload(demo.predict, inputs, outputs, api_visibility="private", preprocess=False)
 
@@ -313,6 +352,7 @@ WEBCAM_HTML = """
     <p class="info">{info}</p>
     <label>Expected expressions (class prior) <select class="prior">{prior_options}</select></label>
     <p class="info">{prior_info}</p>
+    <label>Model <select class="model">{model_options}</select></label>
     <label><input class="saliency" type="checkbox"> Show where the model looked (Grad-CAM)</label>
     <p class="status" role="status"></p>
   </div>
@@ -345,11 +385,12 @@ def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: in
     def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
         return demo.live_frame(request)
 
-    default = demo.upload.processor.prior
+    default = demo.live.processor.prior
     options = "".join(f'<option value="{name}"{" selected" if name == default else ""}>{label}</option>'
                       for label, name in demo.prior_choices())
+    models = "".join(f'<option value="{name}">{name}</option>' for name in demo.model_choices())
     page = WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING,
-                              info=SMOOTHING_INFO, prior_options=options, prior_info=PRIOR_INFO)
+                              info=SMOOTHING_INFO, prior_options=options, prior_info=PRIOR_INFO, model_options=models)
     gr.HTML(html_template=page,
             css_template=WEBCAM_CSS, js_on_load=WEBCAM_JS.read_text(), server_functions=[live_frame],
             elem_id="webcam")
@@ -369,13 +410,14 @@ def _gradio_stream_tab(demo: Demo, stream_every: float, webcam_width: int) -> No
             keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
                              info=SMOOTHING_INFO)
             saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
-            prior = _prior_control(demo, "webcam-prior")
+            prior = _prior_control(demo, "webcam-prior", demo.live.processor.prior)
+            model = _model_control(demo, "webcam-model")
         with gr.Column():
             live = gr.Image(label="Live", type="numpy", format="jpeg", height=360, elem_id="live")
             live_bars = gr.Image(label="Probabilities (smoothed)", show_label=False, type="numpy", format="png",
                                  elem_id="live-bars")
     state = gr.State(None)
-    camera.stream(demo.stream, [camera, state, keep, saliency, prior], [live, live_bars, state],
+    camera.stream(demo.stream, [camera, state, keep, saliency, prior, model], [live, live_bars, state],
                   stream_every=stream_every, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
                   api_visibility="private", show_progress="hidden")
 
@@ -389,19 +431,22 @@ def _video_tab(demo: Demo) -> None:
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             every = gr.Slider(1, 10, value=1, step=1, label="Analyse every N-th frame")
             prior = _prior_control(demo, "video-prior")
+            model = _model_control(demo, "video-model")
             button = gr.Button("Analyse the clip", variant="primary")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="video-status")
             annotated = gr.Video(label="Annotated", elem_id="annotated-video")
             timeline = gr.Image(label="Timeline", type="filepath", elem_id="timeline")
             table = gr.File(label="Results (CSV)", elem_id="video-csv")
-    button.click(demo.video, [clip, every, prior], [annotated, timeline, table, status], api_name="video")
+    button.click(demo.video, [clip, every, prior, model], [annotated, timeline, table, status], api_name="video")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run the facial expression recognition demo.")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL),
-                        help="model folder or Hugging Face Hub id (default: the shipped model)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_NAME,
+                        help="the model the page starts with: a shipped model's short name "
+                             f"({', '.join(SHIPPED_MODELS)}), a model folder or a Hugging Face Hub id (the "
+                             "other shipped models stay selectable; default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")

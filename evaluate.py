@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013
+from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013, resolve_model
 from fer_model.card import write_card
+from fer_model.shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS
 from fer_model.data import FERData
 from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
                                   reliability_bins)
@@ -68,7 +70,9 @@ class EvalConfig:
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="saved model folder (config.json + model.safetensors)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_NAME,
+                        help="saved model folder (config.json + model.safetensors) or a shipped model's short name "
+                             f"({', '.join(SHIPPED_MODELS)}; default: %(default)s)")
     parser.add_argument("--data", default=str(DEFAULT_DATA) if DEFAULT_DATA else None,
                         help="FER-2013 CSV or image folder (default: %(default)s)")
     parser.add_argument("--ferplus", help="FER+ crowd votes (fer2013new.csv), row-aligned with --data, for the FER+ "
@@ -107,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
 def describe_views(processor: FaceProcessor) -> str:
     """How the default path crops and averages, in words."""
     crops = len(processor.tta_scales)
-    parts = [f"crop {processor.crop_scale:g}x the face box"]
+    parts = [f"crop {processor.crop_scale:g}x the face box"
+             + (f" moved by ({processor.crop_shift[0]:+g}, {processor.crop_shift[1]:+g}) box sides" if any(processor.crop_shift) else "")
+             + (", eyes levelled" if processor.align_eyes else "")]
     if crops > 1:
         parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in processor.tta_scales)})")
     if processor.tta_flip:
@@ -154,27 +160,43 @@ class Phases:
         return tqdm(items, desc=desc, total=total, disable=True if self.quiet else None, file=sys.stderr, leave=False)
 
 
-def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: EvalConfig) -> dict:
+def calibration_targets(rows: FERData, crowd_trained: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(row mask, labels) the temperature is fitted to: the labels the model learned, i.e. the FER+
+    crowd's majority (rows with one) for a model trained mostly on the votes, else FER-2013's."""
+    if crowd_trained and rows.crowd is not None:
+        mask = rows.crowd_majority >= 0
+        return mask, rows.crowd_majority[mask]
+    return np.ones(len(rows.labels), dtype=bool), rows.labels
+
+
+def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: EvalConfig,
+             crowd_trained: bool = False) -> dict:
     names = model.labels
     progress = Phases(config.quiet)
     calibration = data.split(CALIBRATION_SPLIT)
     calibration_logits = predict_logits(model, calibration.images)
     if config.calibrate:
-        processor = dataclasses.replace(processor, temperature=fit_temperature(calibration_logits, calibration.labels))
+        mask, targets = calibration_targets(calibration, crowd_trained)
+        processor = dataclasses.replace(processor, temperature=fit_temperature(calibration_logits[torch.from_numpy(mask)],
+                                                                               targets))
     alone = processor.single_view().with_prior("trained")  # the headline: one crop, the trained prior
     temperature = processor.temperature
     report = data.split(config.split)
     logits = predict_logits(model, report.images)
     probabilities = alone.probabilities(logits)
     results = {"split": config.split, **measure(probabilities, report.labels, names)}
+    # calibration is measured against the labels the temperature was fitted to (the crowd's for a crowd model)
+    kept, targets = calibration_targets(report, crowd_trained)
+    before = dataclasses.replace(alone, temperature=1.0).probabilities(logits)[kept]
     results["calibration"] = {
-        "temperature": temperature, "fitted_on": CALIBRATION_SPLIT if config.calibrate else "config", "bins": 15,
-        "ece_before": expected_calibration_error(dataclasses.replace(alone, temperature=1.0).probabilities(logits),
-                                                 report.labels),
-        "ece_after": results["ece"],
-        "reliability_before": reliability_bins(dataclasses.replace(alone, temperature=1.0).probabilities(logits),
-                                               report.labels),
-        "reliability_after": reliability_bins(probabilities, report.labels),
+        "temperature": temperature, "bins": 15,
+        "fitted_on": (CALIBRATION_SPLIT + (" (FER+ majority labels)" if crowd_trained else "")) if config.calibrate
+                     else "config",
+        "measured_on": "FER+ majority labels" if crowd_trained else "FER-2013 labels",
+        "ece_before": expected_calibration_error(before, targets),
+        "ece_after": expected_calibration_error(probabilities[kept], targets),
+        "reliability_before": reliability_bins(before, targets),
+        "reliability_after": reliability_bins(probabilities[kept], targets),
     }
     twins = training_twins(data, config.split)
     columns = {
@@ -267,7 +289,7 @@ def plot_reliability(calibration: dict, title: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
-    model_dir = Path(config.model)
+    model_dir = Path(resolve_model(config.model))
     out = Path(config.out) if config.out else model_dir if config.update_model else \
         Path("runs") / "evaluate" / model_dir.resolve().name
     model, processor = load_pretrained(model_dir)
@@ -277,7 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
     if config.ferplus:
         data = load_ferplus(config.ferplus, data)
     processor = complete_processor(processor, model_dir, data)
-    results = evaluate(model, processor, data, config)
+    crowd_trained = float((read_training_config(model_dir) or {}).get("crowd_weight") or 0.0) >= 0.5
+    results = evaluate(model, processor, data, config, crowd_trained)
     results["model"] = {"path": str(model_dir), "sha256": sha256(model_dir / WEIGHTS_NAME),
                         "parameters": sum(p.numel() for p in model.parameters())}
     out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ const keep = root.querySelector('input.keep');
 const keepValue = root.querySelector('.keep-value');
 const saliency = root.querySelector('input.saliency');
 const prior = root.querySelector('select.prior');
+const model = root.querySelector('select.model');
 const width = Number(root.dataset.width);
 const limit = Number(root.dataset.limit);
 const maxInFlight = Number(root.dataset.inFlight);
@@ -82,7 +83,7 @@ async function start() {
     inFlight++;
     server.live_frame(
       {image: canvas.toDataURL('image/jpeg', 0.85), client, keep: Number(keep.value), saliency: saliency.checked,
-       prior: prior ? prior.value : null}
+       prior: prior ? prior.value : null, model: model ? model.value : null}
     ).then(answer => show(number, answer), () => show(number, null));
   }
 }

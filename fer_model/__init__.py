@@ -9,13 +9,16 @@ from .model import FERNet, ModelLoadError
 from .inference import EmotionRecognizer, FacePrediction
 from .preprocess import ImageError, load_image, normalize, preprocess, to_grayscale
 
-# The trained model shipped with the package (config.json, preprocessor_config.json,
-# model.safetensors, model card), and example photos to try it on (examples/README.md: licences).
-DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "fernet-fer2013"
+from .shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS, resolve_model
+
+# The default of the trained models shipped with the package (config.json, preprocessor_config.json,
+# model.safetensors, model card; every one by short name in SHIPPED_MODELS), and example photos to
+# try them on (examples/README.md: licences).
+DEFAULT_MODEL = resolve_model(DEFAULT_MODEL_NAME)
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 __all__ = [
-    "DEFAULT_MODEL", "EXAMPLES", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",
+    "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "SHIPPED_MODELS", "EXAMPLES", "resolve_model", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",
     "YuNetFaceDetector", "DetectorError", "DataError", "FERData", "FERNet", "ImageError",
     "ModelLoadError", "default_data_path", "load_fer2013", "load_image", "normalize", "preprocess",
     "to_grayscale",

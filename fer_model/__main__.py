@@ -54,7 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--video-detect-side", type=int, default=VIDEO_DETECT_SIDE,
                          help="video frames are searched for faces at this longer side (default: %(default)s, "
                               "which finds faces of about 20 px and more in a 640x480 frame; raise it for smaller ones)")
-    predict.add_argument("--model", help="model folder or Hub id (default: the shipped model)")
+    predict.add_argument("--model", help="a shipped model's short name (fernet-ferplus, fernet-fer2013), a model folder "
+                                          "or a Hub id (default: fernet-ferplus)")
     predict.add_argument("--prior", type=parse_prior, metavar="PRIOR",
                          help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
                               "per label, comma-separated (default: the model's, from preprocessor_config.json)")
@@ -65,11 +66,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "compares them) or its default class prior, in its preprocessor_config.json.")
     configure.add_argument("folder", help="a saved model folder")
     configure.add_argument("--crop-scale", type=float, help="side of the face crop relative to the detector's box")
+    configure.add_argument("--crop-shift", help="x,y offset of the crop's centre from the box's, in box sides")
+    configure.add_argument("--align-eyes", action=argparse.BooleanOptionalAction,
+                           help="turn each crop so that the eye landmarks are level")
     configure.add_argument("--tta-scales", help="comma-separated crop scales whose probabilities are averaged")
     configure.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, help="also average the mirror images")
     configure.add_argument("--prior", type=parse_prior, help="default class prior: trained, balanced, everyday or a list")
+    export = commands.add_parser(
+        "export", help="write a model's network as ONNX beside copies of its configs (needs fer_model[onnx])",
+        description="Write MODEL's network as DIR/model.onnx (dynamic batch) beside copies of its config.json, "
+                    "preprocessor_config.json, weights and card: a complete model folder that "
+                    "EmotionRecognizer.from_pretrained(DIR, backend='onnx') runs through onnxruntime.")
+    export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
+    export.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                         help="run the network through torch, or through onnxruntime (a folder from `export`)")
     args = parser.parse_args(argv)
-    if args.command == "configure":
+    if args.command in ("configure", "export"):
         return args
     if args.every < 1 or (args.fps is not None and args.fps <= 0):
         parser.error("--every must be at least 1 and --fps positive")
@@ -83,10 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "export":
+        from .export import export_onnx
+
+        print(f"wrote {export_onnx(args.model, args.out)}")
+        return 0
     if args.command == "configure":
         from .processor import update_processor
 
         changes = {"crop_scale": args.crop_scale, "tta_flip": args.tta_flip, "prior": args.prior,
+                   "align_eyes": args.align_eyes,
+                   "crop_shift": [float(v) for v in args.crop_shift.split(",")] if args.crop_shift else None,
                    "tta_scales": [float(s) for s in args.tta_scales.split(",")] if args.tta_scales else None}
         print(update_processor(args.folder, **{key: value for key, value in changes.items() if value is not None}))
         return 0
@@ -100,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing[:3])}{' ...' if len(existing) > 3 else ''} already exist(s) from "
                               "an earlier run; pass --overwrite to replace them, or another --out / --annotate")
-    recognizer = EmotionRecognizer.from_pretrained(args.model, prior=args.prior)
+    recognizer = EmotionRecognizer.from_pretrained(args.model, prior=args.prior, backend=args.backend)
     predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
                                fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side),
                                landmarks=args.landmarks)

@@ -174,15 +174,17 @@ def earlier_curves(model_dir: Path) -> list[Path]:
 
 def views_command(model_dir: Path) -> str | None:
     """The command that gives a model folder the crop and test-time views it is evaluated with,
-    where they differ from what train.py starts a model with (chosen with bench/choose_views.py)."""
+    where they differ from what train.py starts a model with (the crop mapping from bench/framing.py, the views from bench/choose_views.py)."""
     from .processor import FaceProcessor
 
     processor, fresh = FaceProcessor.from_pretrained(model_dir), FaceProcessor()
-    if (processor.crop_scale, processor.tta_scales, processor.tta_flip) == (fresh.crop_scale, fresh.tta_scales,
-                                                                            fresh.tta_flip):
+    settings = ("crop_scale", "crop_shift", "align_eyes", "tta_scales", "tta_flip")
+    if all(getattr(processor, name) == getattr(fresh, name) for name in settings):
         return None
-    return (f"python -m fer_model configure {model_dir} --crop-scale {processor.crop_scale:g} --tta-scales "
-            f"{','.join(f'{s:g}' for s in processor.tta_scales)} --{'' if processor.tta_flip else 'no-'}tta-flip")
+    return (f"python -m fer_model configure {model_dir} --crop-scale {processor.crop_scale:g} --crop-shift "
+            f"{','.join(f'{v:g}' for v in processor.crop_shift)} --{'' if processor.align_eyes else 'no-'}align-eyes "
+            f"--tta-scales {','.join(f'{s:g}' for s in processor.tta_scales)} "
+            f"--{'' if processor.tta_flip else 'no-'}tta-flip")
 
 
 def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> ModelCard:

@@ -27,8 +27,14 @@ def predict_logits(model: FERNet, faces: np.ndarray | torch.Tensor, batch_size: 
     validation and the app. Runs in eval mode (restoring the model's mode after) and in
     channels_last layout (measured faster for these convolutions in bench/inference.py), in
     batches of 64 (larger ones spend their time allocating activations: PrivateTest took 14 s in
-    batches of 512 and 9 s in batches of 64 on a 2-core Xeon).
+    batches of 512 and 9 s in batches of 64 on a 2-core Xeon). An exported network
+    (:class:`fer_model.export.OnnxNetwork`) gets the same normalised batches through onnxruntime.
     """
+    if not isinstance(model, torch.nn.Module):  # the onnxruntime backend
+        faces = torch.as_tensor(faces)
+        outputs = [model.logits(normalize(faces[start:start + batch_size], model.mean, model.std))
+                   for start in range(0, len(faces), batch_size)]
+        return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -68,9 +74,9 @@ class FacePrediction:
     label: str
     probabilities: dict[str, float]
     face_found: bool
+    saliency: np.ndarray | None = field(default=None, repr=False)  # Grad-CAM map (48, 48) in [0, 1]
     landmarks: dict[str, list[float]] | None = None
     detector_score: float | None = None
-    saliency: np.ndarray | None = field(default=None, repr=False)  # Grad-CAM map (48, 48) in [0, 1]
 
     @property
     def score(self) -> float:
@@ -107,17 +113,28 @@ class EmotionRecognizer:
                  crop_side: int = 96, device: Union[str, torch.device] = "cpu",
                  prior: str | list[float] | None = None) -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        if isinstance(model, torch.nn.Module):
+            model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.model = model
         self.processor = (processor or FaceProcessor(image_size=model.image_size)).with_prior(prior)
         self.detector = detector
         self.crop_side = crop_side
 
     @classmethod
     def from_pretrained(cls, path: Union[str, os.PathLike, None] = None, detector: FaceDetector | None = None,
-                        **kwargs: Any) -> "EmotionRecognizer":
-        """Load a saved model and its processor (default: the model shipped with the package) and
-        the shipped YuNet face detector. Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
+                        backend: str = "torch", **kwargs: Any) -> "EmotionRecognizer":
+        """Load a saved model and its processor (a folder, a shipped model's short name such as
+        "fernet-fer2013", or a Hub id; default: the default shipped model) and the shipped YuNet
+        face detector. `backend="onnx"` runs the network of a folder written by `fer-model export`
+        through onnxruntime instead of torch (same crop, views, calibration and prior). Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         model, processor = load_pretrained(path)
+        if backend == "onnx":
+            from .export import OnnxNetwork
+            from .shipped import resolve_model
+
+            model = OnnxNetwork(resolve_model(path))
         return cls(model, processor, detector or YuNetFaceDetector(), **kwargs)
 
     @property
@@ -154,6 +171,8 @@ class EmotionRecognizer:
         boxes, face_found, views = self.views(gray, boxes)
         probabilities = self.processor.probabilities(predict_logits(self.model, views, device=self.device))
         results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
+        if saliency and not isinstance(self.model, torch.nn.Module):
+            raise ValueError("saliency (Grad-CAM) needs the torch backend: it reads the network's gradients")
         if saliency:  # of view 0 of each face: the plain crop (FaceProcessor.face_views)
             plain = normalize(torch.from_numpy(views[::self.processor.views_per_face]), self.model.mean, self.model.std)
             plain = plain.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -195,18 +214,20 @@ class EmotionRecognizer:
         named = {label: float(p) for label, p in zip(self.labels, probabilities)}
         score = None if box.score is None else round(box.score, 4)
         return FacePrediction(box.as_tuple(), max(named, key=named.get), named, face_found,
-                              box.named_landmarks() if face_found else None, score if face_found else None)
+                              landmarks=box.named_landmarks() if face_found else None,
+                              detector_score=score if face_found else None)
 
 
 def load_pretrained(path: Union[str, os.PathLike, None] = None) -> tuple[FERNet, FaceProcessor]:
-    """The network and its processor from one model folder (default: the model shipped with the
-    package): the one call every entry point loads a model through."""
-    from . import DEFAULT_MODEL
+    """The network and its processor from one model folder, a shipped model's short name
+    (fer_model.shipped; default: the default shipped model) or a Hub id: the one call every entry
+    point loads a model through."""
+    from .shipped import PRETRAINED, resolve_model
 
-    path = DEFAULT_MODEL if path is None else path
-    if Path(path) == DEFAULT_MODEL and not (DEFAULT_MODEL / "model.safetensors").exists():
-        raise ModelLoadError(f"the shipped model is missing at {DEFAULT_MODEL}; train one with train.py "
-                             "or pass the path of a saved model")
+    path = resolve_model(path)
+    if Path(path).parent == PRETRAINED and not (Path(path) / "model.safetensors").exists():
+        raise ModelLoadError(f"the shipped model is missing at {path}; reinstall fer_model, train one with "
+                             "train.py or pass the path of a saved model")
     model = FERNet.from_pretrained(path)
     return model, FaceProcessor.from_pretrained(path if Path(path).is_dir() else _hub_folder(str(path)))
 

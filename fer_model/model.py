@@ -180,12 +180,16 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "FERNet":
-        """Load a model saved by :meth:`save_pretrained`: a local folder or a Hub repo id.
+        """Load a model saved by :meth:`save_pretrained`: a local folder, a Hub repo id, or the
+        short name of a model shipped in the package ("fernet-ferplus", "fernet-fer2013").
 
         Loading is strict and reads only safetensors: a missing file, a pickle, or tensors that do
         not match the config raise :class:`ModelLoadError` naming them. The model is returned in
         eval mode.
         """
+        from .shipped import resolve_model
+
+        pretrained_model_name_or_path = resolve_model(pretrained_model_name_or_path)
         path = Path(pretrained_model_name_or_path).expanduser()
         if path.is_dir() and not (path / CONFIG_NAME).is_file():
             raise ModelLoadError(f"{path}: no {CONFIG_NAME}; a FERNet folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")

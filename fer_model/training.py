@@ -122,6 +122,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             kind = {"int": int, "float": float, "int | None": int}.get(f.type, str)
             parser.add_argument(flag, type=kind, default=f.default, help=f"{help} (default: %(default)s)")
     config = TrainConfig(**vars(parser.parse_args(argv)))
+    from .shipped import resolve_model
+
+    if config.init_from:  # a shipped model's short name means its folder
+        config.init_from = str(resolve_model(config.init_from))
+    if config.teacher:
+        config.teacher = ",".join(str(resolve_model(name)) for name in config.teacher.split(","))
     if config.schedule not in ("plateau", "onecycle", "cosine"):
         parser.error(f"--schedule must be plateau, onecycle or cosine, not {config.schedule!r}")
     if config.fill not in ("zeros", "border"):

@@ -5,7 +5,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 import app
-from fer_model import DEFAULT_MODEL, FER2013_LABELS
+from fer_model import DEFAULT_MODEL_NAME, FER2013_LABELS
 
 from fer_model.launch import app_client
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
@@ -26,7 +26,7 @@ def client(server):
 
 def test_defaults_serve_the_shipped_model_on_localhost():
     args = app.parse_args([])
-    assert args.model == str(DEFAULT_MODEL) and args.host == "127.0.0.1" and args.port == 7860
+    assert args.model == DEFAULT_MODEL_NAME == "fernet-ferplus" and args.host == "127.0.0.1" and args.port == 7860
 
 
 def test_a_real_face_gives_seven_probabilities(client):

@@ -1,0 +1,59 @@
+"""The ONNX export: a complete model folder whose network onnxruntime runs as torch does."""
+
+import numpy as np
+import pytest
+import torch
+
+from fer_model import EmotionRecognizer, FERNet, ModelLoadError
+from fer_model.export import ONNX_NAME, OnnxNetwork, export_onnx
+from fer_model.inference import load_pretrained, predict_logits
+
+from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("exported")
+    export_onnx("fernet-ferplus", folder)
+    return folder
+
+
+def test_the_export_is_a_complete_model_folder(exported):
+    names = {path.name for path in exported.iterdir()}
+    assert {ONNX_NAME, "config.json", "preprocessor_config.json", "model.safetensors", "README.md"} <= names
+    assert FERNet.from_pretrained(exported).labels == FERNet.from_pretrained("fernet-ferplus").labels
+
+
+def test_onnxruntime_matches_torch_on_real_publictest_rows(exported, fer_data):
+    faces = fer_data.split("PublicTest", limit=300).images
+    model, _ = load_pretrained(exported)
+    ours, theirs = predict_logits(model, faces), predict_logits(OnnxNetwork(exported), faces)
+    assert ours.shape == theirs.shape == (300, 7)  # batches of 64 and a last one of 44: the batch is dynamic
+    assert (torch.softmax(ours, 1) - torch.softmax(theirs, 1)).abs().max() < 1e-4
+
+
+def test_the_onnx_backend_gives_the_same_labels_on_the_examples(exported):
+    torch_path = EmotionRecognizer.from_pretrained(exported)
+    onnx_path = EmotionRecognizer.from_pretrained(exported, backend="onnx")
+    for image in (ASTRONAUT, ASTRONAUT_GRID, CAT):
+        a, b = torch_path.predict(image), onnx_path.predict(image)
+        assert [f.label for f in a] == [f.label for f in b] and [f.box for f in a] == [f.box for f in b]
+        assert np.allclose([list(f.probabilities.values()) for f in a], [list(f.probabilities.values()) for f in b],
+                           atol=1e-4)
+    with pytest.raises(ValueError, match="torch backend"):
+        onnx_path.predict(ASTRONAUT, saliency=True)
+
+
+def test_a_folder_without_the_onnx_file_is_named():
+    with pytest.raises(ModelLoadError, match="model.onnx: no such file; write it with `fer-model export"):
+        EmotionRecognizer.from_pretrained("fernet-fer2013", backend="onnx")
+
+
+def test_the_export_and_predict_commands(tmp_path, capsys):
+    from fer_model.__main__ import main
+
+    assert main(["export", "fernet-fer2013", "--out", str(tmp_path / "onnx")]) == 0
+    assert (tmp_path / "onnx" / ONNX_NAME).is_file() and "model.onnx" in capsys.readouterr().out
+    assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path / "rows.csv"), "--model", str(tmp_path / "onnx"),
+                 "--backend", "onnx", "--quiet"]) == 0
+    assert ",happy," in (tmp_path / "rows.csv").read_text()
