@@ -77,12 +77,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Write MODEL's network as DIR/model.onnx (dynamic batch) beside copies of its config.json, "
                     "preprocessor_config.json, weights and card: a complete model folder that "
                     "EmotionRecognizer.from_pretrained(DIR, backend='onnx') runs through onnxruntime.")
+    add_push_arguments(commands.add_parser("push", help="publish a model folder to a Hugging Face Hub model repo "
+                                                        "(weights, configs, card, figures, model.onnx if there)"))
     export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
     export.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="run the network through torch, or through onnxruntime (a folder from `export`)")
     args = parser.parse_args(argv)
-    if args.command in ("configure", "export"):
+    if args.command in ("configure", "export", "push"):
         return args
     if args.every < 1 or (args.fps is not None and args.fps <= 0):
         parser.error("--every must be at least 1 and --fps positive")
@@ -91,11 +93,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def add_push_arguments(push_parser: argparse.ArgumentParser) -> None:
+    """The arguments of the publish step (`fer-model push`, `python -m fer_model.hub push`)."""
+    push_parser.add_argument("folder", help="model folder (config.json, preprocessor_config.json, "
+                                            "model.safetensors, README.md)")
+    push_parser.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-fer2013")
+    push_parser.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+
 def main(argv: list[str] | None = None) -> int:
     from .batch import BatchPredictor, collect_inputs, frame_recognizer, planned_outputs, plot_timeline, run, write_rows
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "push":
+        from .hub import push
+
+        print(push(args.folder, args.repo_id, private=args.private))
+        return 0
     if args.command == "export":
         from .export import export_onnx
 

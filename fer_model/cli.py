@@ -18,7 +18,7 @@ from .model import ModelLoadError
 from .preprocess import ImageError
 from .processor import ProcessorError
 from .training import ResumeError
-from .hub import NotLoggedInError, PublishError
+from .errors import NotLoggedInError, PublishError
 
 USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError, FileNotFoundError,
                FileExistsError, NotADirectoryError, PermissionError)

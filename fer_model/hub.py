@@ -11,21 +11,14 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
+from .errors import NotLoggedInError, PublishError
 from .inference import load_pretrained
 from .model import CONFIG_NAME, WEIGHTS_NAME
 from .processor import PROCESSOR_NAME
 
 # What a model repo gets: weights, configs, card, the figures it shows and the records behind them.
-UPLOAD_PATTERNS = [CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, "README.md", "*.png", "metrics.json",
+UPLOAD_PATTERNS = [CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, "model.onnx", "README.md", "*.png", "metrics.json",
                    "training_config.json", "*.csv"]
-
-
-class NotLoggedInError(RuntimeError):
-    """No Hub token, or one the Hub refused: the message says how to log in."""
-
-
-class PublishError(RuntimeError):
-    """The upload itself failed (network, permissions); the message carries the Hub's reason."""
 
 
 def push(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
@@ -61,11 +54,9 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m fer_model.hub", description="Publish a FERNet folder.")
     commands = parser.add_subparsers(dest="command", required=True)
-    push_parser = commands.add_parser("push", help="upload a saved model folder to a Hub model repo")
-    push_parser.add_argument("folder", help="model folder (config.json, preprocessor_config.json, "
-                                            "model.safetensors, README.md)")
-    push_parser.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-fer2013")
-    push_parser.add_argument("--private", action="store_true", help="create the repo as private")
+    from .__main__ import add_push_arguments
+
+    add_push_arguments(commands.add_parser("push", help="upload a saved model folder to a Hub model repo"))
     args = parser.parse_args(argv)
     print(push(args.folder, args.repo_id, private=args.private))
 
