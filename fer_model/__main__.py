@@ -39,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict = commands.add_parser("predict", help="expressions of every face in images, folders and videos",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively), videos")
-    predict.add_argument("--out", required=True, help="results file (CSV, or JSON with --json)")
+    predict.add_argument("--out", required=True, help="results file: CSV, JSON with --json, Parquet for a .parquet name")
     predict.add_argument("--json", action="store_true", help="write JSON records instead of CSV")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the results, timelines and annotated files of an earlier run with the same names")
@@ -81,11 +81,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                         "(weights, configs, card, figures, model.onnx if there)"))
     export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
     export.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                         help="run on Ray Data: a pool of actors, one recognizer each, over the files and ranges of "
+                              "video frames; ADDRESS of a running cluster (`ray start --head` there), or none to "
+                              "start Ray on this machine (needs fer_model[ray])")
+    predict.add_argument("--workers", type=int, help="with --ray: actors in the pool (default: one per CPU)")
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="run the network through torch, or through onnxruntime (a folder from `export`)")
     args = parser.parse_args(argv)
     if args.command in ("configure", "export", "push"):
         return args
+    if args.ray is not None and args.annotate:
+        parser.error("--annotate writes files on the machine that predicts; run it without --ray")
+    if args.workers is not None and (args.ray is None or args.workers < 1):
+        parser.error("--workers needs --ray and at least 1")
     if args.every < 1 or (args.fps is not None and args.fps <= 0):
         parser.error("--every must be at least 1 and --fps positive")
     if not 0 <= args.smoothing < 1:
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     out = Path(args.out)
-    files, _ = collect_inputs(args.inputs)
+    files, problems = collect_inputs(args.inputs)
     timelines, annotated = planned_outputs(files, out, args.annotate)
     existing = [str(path) for path in [out, *timelines.values(), *annotated] if path.exists()]
     if existing and not args.overwrite:
@@ -140,7 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     predictor = BatchPredictor(recognizer, every=args.every, smoothing=args.smoothing, annotate=args.annotate,
                                fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side),
                                landmarks=args.landmarks)
-    rows, summary = run(predictor, args.inputs, progress=not args.quiet)
+    if args.ray is not None:
+        from .distributed import run_on_ray
+
+        rows, summary = run_on_ray(predictor, files, args.model, args.prior, args.backend, args.video_detect_side,
+                                   args.ray or None, args.workers)
+        for source, reason in problems.items():
+            summary.failed[source] = reason
+            print(f"skipped {source}: {reason}", file=sys.stderr)
+    else:
+        rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     if summary.files:
         write_rows(rows, recognizer.labels, out, as_json=args.json)
         for video, target in timelines.items():

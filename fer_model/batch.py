@@ -105,8 +105,11 @@ def planned_outputs(files: list[Path], out: Path, annotate: str | Path | None,
     return timelines, annotated
 
 
-def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(frame index, time in seconds, RGB frame) of every `every`-th frame of a video file."""
+def video_frames(path: Path, every: int = 1, start: int = 0,
+                 stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, time in seconds, RGB frame) of every `every`-th frame of a video file (frame
+    indices from `start` up to `stop`, a range of the whole video's frames: `start` is a multiple
+    of `every`)."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
@@ -114,8 +117,10 @@ def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, float, np.nd
         if not capture.isOpened():
             raise InputError(f"{path}: not a video OpenCV can open (no video stream, or a format its FFmpeg lacks)")
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-        index, yielded = 0, 0
-        while True:
+        if start:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        index, yielded = start, 0
+        while stop is None or index < stop:
             grabbed = capture.grab()
             if not grabbed:
                 break
@@ -198,12 +203,15 @@ class BatchPredictor:
             self._write_annotated_image(path, frame, faces)
         return [FaceRow(str(path), None, None, number, face) for number, face in enumerate(faces, start=1)]
 
-    def video_rows(self, path: Path, on_frame: Callable[[], None] = lambda: None) -> Iterator[FaceRow]:
+    def video_rows(self, path: Path, on_frame: Callable[[], None] = lambda: None, start: int = 0,
+                   stop: int | None = None) -> Iterator[FaceRow]:
+        """Rows of the faces in a video's analysed frames (those from `start` up to `stop` only: a
+        range's faces are numbered from 1 in the order they appear, as a whole video's are)."""
         tracker, writer = FaceTracker(keep=self.smoothing), None
         fps = video_info(path)[1]
         every = self.every_for(fps)
         try:
-            for index, seconds, frame in video_frames(path, every):
+            for index, seconds, frame in video_frames(path, every, start, stop):
                 tracked = [(number, face) for number, face in tracker.update(self.video_recognizer.predict(frame))
                            if number is not None]  # frames without a face give no row
                 for number, face in tracked:
@@ -287,8 +295,14 @@ def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = Tr
 
 
 def write_rows(rows: list[FaceRow], labels: list[str], target: str | Path, as_json: bool = False) -> None:
-    """The rows as CSV (or JSON records), written atomically."""
+    """The rows as CSV, JSON records or (a `.parquet` target) Parquet, written atomically."""
     records = [row.as_dict() for row in rows]
+    if Path(target).suffix.lower() == ".parquet":
+        import pandas as pd
+
+        table = pd.DataFrame(records, columns=FIXED_COLUMNS + list(labels))
+        atomic_write(target, lambda temp: table.to_parquet(temp, index=False))
+        return
     if as_json:
         text = json.dumps(records, indent=1)
     else:
