@@ -234,7 +234,11 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
 
 
 def write_card(model_dir: Path, out: Path, results: dict, extra_copy: str | os.PathLike | None = None) -> None:
-    """Write the card as `out/README.md` (what a model hub shows) and optionally a copy elsewhere."""
+    """Write the card as `out/README.md` (what a model hub shows) and optionally a copy elsewhere.
+    Its commands name the folder relative to the working directory when it lies inside it."""
+    model_dir = Path(model_dir)
+    if model_dir.is_absolute() and model_dir.resolve().is_relative_to(Path.cwd().resolve()):
+        model_dir = model_dir.resolve().relative_to(Path.cwd().resolve())
     for path in [out / "README.md"] + ([Path(extra_copy)] if extra_copy else []):
         card = render_card(model_dir, out, results, path.resolve().parent)
         atomic_write(path, lambda temp: Path(temp).write_text(str(card)))
