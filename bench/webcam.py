@@ -197,6 +197,8 @@ def main() -> None:
                                                            "(default: the app's)")
     parser.add_argument("--stream-every", default="", help="app.py --stream-every values, comma-separated "
                                                            "(default: the app's)")
+    parser.add_argument("--baseline", help="a checkout of an earlier release (git worktree add DIR COMMIT): its "
+                                           "app.py and its shipped model are measured first, in the same run")
     args = parser.parse_args()
     options = {"--webcam-transport": args.webcam_transport, "--webcam-in-flight": args.webcam_in_flight,
                "--webcam-width": args.webcam_width, "--stream-every": args.stream_every}
@@ -206,6 +208,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "camera.y4m"
         write_clip(clip, frames=FPS * 20)
+        if args.baseline:
+            baseline = Path(args.baseline).resolve()
+            with running_app(baseline / "fer_model" / "pretrained" / "fernet-fer2013", app=baseline / "app.py") as (url, _):
+                rows.append((f"baseline {baseline.name}", summary(measure(url, clip, args.seconds))))
         for setting in settings:
             extra = [part for option, value in setting.items() if value for part in (option, value)]
             with running_app(args.model, extra_args=extra) as (url, _):
