@@ -172,8 +172,9 @@ def test_card_shows_robustness_and_the_out_of_domain_row(evaluated):
         assert f"| {name} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |" in text
     assert f"{metrics['wild_faces']['accuracy']:.4f}" in text and "crop 1.1x the face box, flip" in text
     reproduce = text.split("## Reproduce every number")[1]  # the views are set before the evaluation
-    assert reproduce.index(f"python -m fer_model configure {tmp / 'model'} --crop-scale 1.1 --tta-scales 1 --tta-flip") \
-        < reproduce.index("python evaluate.py")
+    assert reproduce.index(f"python -m fer_model configure {tmp / 'model'} --crop-scale 1.1 --crop-shift 0,0 "
+                           "--no-align-eyes --tta-scales 1 --tta-flip") < reproduce.index("python evaluate.py")
+    assert "crop of -1" not in text  # the training crop is read from the record's own key
 
 
 @pytest.mark.slow

@@ -32,8 +32,8 @@ def layered_venv(folder: Path) -> Path:
 
 
 def install(python: Path, requirement: str) -> None:
-    """pip install `requirement` (and what it needs) into the venv of `python`, or fail saying why."""
-    run = subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], capture_output=True, text=True,
+    """pip install `requirement` (space-separated requirements, and what they need) into the venv of `python`, or fail saying why."""
+    run = subprocess.run([str(python), "-m", "pip", "install", "-q", *requirement.split()], capture_output=True, text=True,
                          timeout=600)
     if run.returncode != 0:
         pytest.fail(f"could not install {requirement} from the package index (is it reachable?): {run.stderr[-500:]}")
@@ -105,9 +105,10 @@ def webcam_frame(url: str, image_path) -> dict:
     return json.load(urllib.request.urlopen(request, timeout=60))
 
 
-# OpenCV wheels older than 4.10 were built against NumPy 1 and do not import beside NumPy 2.
+# OpenCV wheels older than 4.10 were built against NumPy 1 and do not import beside NumPy 2, so the
+# floor's venv holds NumPy 1 too, and a pandas built for it.
 OPENCV_VERSIONS = {"the declared floor": (lambda: f"opencv-python-headless=={declared_floor('opencv-python-headless')}.*",
-                                          "numpy<2"),
+                                          "numpy<2 pandas<3"),
                    "the newest 5.x": (lambda: "opencv-python-headless>=5", None)}
 
 
@@ -118,9 +119,7 @@ def test_the_detector_and_inference_tests_pass_with_opencv(tmp_path, which):
     """The face detector's and the recognizer's tests, run again in a venv holding another OpenCV."""
     requirement, extra = OPENCV_VERSIONS[which]
     python = layered_venv(tmp_path / "venv")
-    install(python, requirement())
-    if extra:
-        install(python, extra)
+    install(python, f"{requirement()} {extra or ''}")
     version = subprocess.run([str(python), "-c", "import cv2; print(cv2.__version__)"], capture_output=True,
                              text=True, timeout=120)
     assert version.returncode == 0, version.stderr[-1000:]
