@@ -31,16 +31,11 @@ from fer_model.batch import BatchPredictor, collect_inputs, frame_recognizer, ru
 from fer_model.export import OnnxNetwork, export_onnx  # noqa: E402
 from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
 from fer_model.preprocess import to_rgb  # noqa: E402
+from inference import timed  # noqa: E402  (bench/inference.py, beside this script)
 
 
 def median_ms(call, repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed(call, repeats))
 
 
 def write_clip(path: Path, frames: int) -> None:

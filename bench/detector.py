@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -31,6 +30,7 @@ from fer_model.data import default_wild_path  # noqa: E402
 from fer_model.preprocess import to_rgb  # noqa: E402
 from fer_model.robustness import load_labelled_photos  # noqa: E402
 from fer_model.labels import FER2013_LABELS  # noqa: E402
+from inference import timed  # noqa: E402  (bench/inference.py, beside this script)
 
 
 class HaarCascade:
@@ -70,13 +70,7 @@ def frame_with_face() -> np.ndarray:
 
 
 def median_ms(detect, image: np.ndarray, repeats: int) -> float:
-    detect(image)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        detect(image)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed(lambda: detect(image), repeats))
 
 
 def main() -> None:

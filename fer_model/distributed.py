@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .batch import VIDEO_SUFFIXES, BatchPredictor, FaceRow, InputError, Summary, frame_recognizer, video_info
+from .batch import (FIXED_COLUMNS, VIDEO_SUFFIXES, BatchPredictor, FaceRow, InputError, Summary, frame_recognizer,
+                    video_info)
 from .detect import LANDMARK_NAMES
 from .inference import EmotionRecognizer, FacePrediction
 from .tracking import FaceTracker
@@ -124,10 +125,11 @@ def _renumbered(parts: list[dict], predictor: BatchPredictor) -> list[FaceRow]:
     out: list[FaceRow] = []
     tracks: dict[int, tuple] = {}  # the previous range's last analysed frame: id -> (box, probabilities)
     next_id = 1
+    if parts[0]["start"] < 0:  # an image: its faces are numbered as they are
+        return [_face_row(row) for row in parts[0]["rows"]]
+    every = predictor.every_for(video_info(Path(parts[0]["path"]))[1])  # the frame step, once per video
     for part in parts:
         mine = [_face_row(row) for row in part["rows"]]
-        if part["start"] < 0:  # an image: its faces are numbered as they are
-            return mine
         mapping: dict[int, int] = {}
         opening = [row for row in mine if row.frame == part["start"]]
         if opening and tracks:  # the tracker's own matching, as if the frames had never been split
@@ -142,16 +144,15 @@ def _renumbered(parts: list[dict], predictor: BatchPredictor) -> list[FaceRow]:
             row.face_id = mapping[row.face_id]
         out += mine
         last = max((row.frame for row in mine), default=None)
-        analysed_last = part["start"] + (len(part["frames"]) - 1) * predictor.every_for(video_info(Path(part["path"]))[1])
+        analysed_last = part["start"] + (len(part["frames"]) - 1) * every
         tracks = {row.face_id: (row.face.box, np.array(list(row.face.probabilities.values())))
                   for row in mine if row.frame == last == analysed_last}
     return out
 
 
 def _face_row(row: dict) -> FaceRow:
-    fixed = {"source", "frame", "time_s", "face_id", "face_found", "x", "y", "w", "h", "detector_score", "label",
-             "score", *(f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy")}
-    probabilities = {key: value for key, value in row.items() if key not in fixed}
+    """A row as FaceRow.as_dict wrote it, back as a FaceRow."""
+    probabilities = {key: value for key, value in row.items() if key not in FIXED_COLUMNS}
     landmarks = None if row["right_eye_x"] is None else {
         name: [row[f"{name}_x"], row[f"{name}_y"]] for name in LANDMARK_NAMES}
     face = FacePrediction((row["x"], row["y"], row["w"], row["h"]), row["label"], probabilities, row["face_found"],
