@@ -77,10 +77,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Write MODEL's network as DIR/model.onnx (dynamic batch) beside copies of its config.json, "
                     "preprocessor_config.json, weights and card: a complete model folder that "
                     "EmotionRecognizer.from_pretrained(DIR, backend='onnx') runs through onnxruntime.")
-    add_push_arguments(commands.add_parser("push", help="publish a model folder to a Hugging Face Hub model repo "
-                                                        "(weights, configs, card, figures, model.onnx if there)"))
     export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
     export.add_argument("--out", required=True, help="output folder")
+    push = commands.add_parser("push", help="publish a model folder to a Hugging Face Hub model repo "
+                                            "(weights, configs, card, figures, model.onnx if there)",
+                               description="Load the folder (so a broken model is never published), check its "
+                                           "card, create the repo if needed and upload.")
+    push.add_argument("folder", help="model folder (config.json, preprocessor_config.json, model.safetensors, "
+                                     "README.md)")
+    push.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-ferplus")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
     predict.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                          help="run on Ray Data: a pool of actors, one recognizer each, over the files and ranges of "
                               "video frames; ADDRESS of a running cluster (`ray start --head` there), or none to "
@@ -100,15 +106,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not 0 <= args.smoothing < 1:
         parser.error(f"--smoothing must be in [0, 1), not {args.smoothing}")
     return args
-
-
-def add_push_arguments(push_parser: argparse.ArgumentParser) -> None:
-    """The arguments of the publish step (`fer-model push`, `python -m fer_model.hub push`)."""
-    push_parser.add_argument("folder", help="model folder (config.json, preprocessor_config.json, "
-                                            "model.safetensors, README.md)")
-    push_parser.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-fer2013")
-    push_parser.add_argument("--private", action="store_true", help="create the repo as private")
-
 
 
 def main(argv: list[str] | None = None) -> int:

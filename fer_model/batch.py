@@ -24,6 +24,7 @@ from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
 from .render import annotate
 from .detect import LANDMARK_NAMES
 from .tracking import FaceTracker
+from .errors import InputError
 
 # FFmpeg inside OpenCV prints its own complaints about a broken file (several times); the
 # InputError raised for that file says it once, in words.
@@ -34,10 +35,6 @@ VIDEO_CODECS = {"mp4": "mp4v", "webm": "VP80"}  # what the opencv-python wheels 
 LANDMARK_COLUMNS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy"]
 FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "face_found", "x", "y", "w", "h", "detector_score",
                  *LANDMARK_COLUMNS, "label", "score"]
-
-
-class InputError(ValueError):
-    """An input that could not be read; the message names it and says why."""
 
 
 @dataclass

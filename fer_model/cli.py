@@ -1,5 +1,5 @@
-"""How every command-line entry point fails (train.py, evaluate.py, soup.py, app.py, `fer-model
-predict`, `python -m fer_model.hub`): one line on stderr, `--debug` for the traceback, and
+"""How every command-line entry point fails (train.py, evaluate.py, soup.py, app.py and `fer-model`
+with its commands): one line on stderr, `--debug` for the traceback, and
 
 - exit status 2 for a mistake in the command (a wrong path, a broken file, an option that does
   not fit), as argparse does for a bad flag;
@@ -12,16 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from .data import DataError
-from .detect import DetectorError
-from .model import ModelLoadError
-from .preprocess import ImageError
-from .processor import ProcessorError
-from .training import ResumeError
-from .errors import NotLoggedInError, PublishError
+from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, ProcessorError,
+                     PublishError, ResumeError)
 
-USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError, FileNotFoundError,
-               FileExistsError, NotADirectoryError, PermissionError)
+USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError,
+               FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
 
 

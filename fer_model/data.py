@@ -17,12 +17,9 @@ import pandas as pd
 
 from .labels import FER2013_LABELS, FOLDER_SPLITS, SPLITS
 from .preprocess import IMAGE_SUFFIXES
+from .errors import DataError
 
 IMAGE_SIZE = 48
-
-
-class DataError(ValueError):
-    """The dataset on disk is not what FER-2013 loading expects; the message says where."""
 
 
 @dataclass

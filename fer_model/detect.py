@@ -17,14 +17,12 @@ from typing import Protocol
 
 import numpy as np
 
+from .errors import DetectorError
+
 YUNET_FILE = Path(__file__).resolve().parent / "detector" / "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 # YuNet's five points, in its order; "right" and "left" are the person's own.
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
-
-
-class DetectorError(RuntimeError):
-    """The face detector's model cannot be loaded; the message names the file."""
 
 
 @dataclass(frozen=True)

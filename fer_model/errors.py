@@ -1,6 +1,35 @@
-"""Error types of the Hub publish step, in a leaf module that imports nothing: the command line
-(fer_model.cli) tells them apart without importing huggingface_hub, and `python -m fer_model.hub`
-raises the same classes it catches."""
+"""The error types a user of the package or its commands meets, in a leaf module that imports
+nothing: the command line (fer_model.cli) tells them apart without importing torch, the Hub
+client or the training code, and every module raises the same classes it is caught by. Each
+message names what was wrong."""
+
+
+class ModelLoadError(ValueError):
+    """A model folder or weights file that cannot be loaded; the message names what is wrong."""
+
+
+class ProcessorError(ValueError):
+    """A processor setting that cannot be used; the message names it."""
+
+
+class ImageError(ValueError):
+    """An input that cannot be read as an image; the message says what was wrong."""
+
+
+class InputError(ValueError):
+    """An input of a batch (image or video) that could not be read; the message names it and says why."""
+
+
+class DataError(ValueError):
+    """The dataset on disk is not what FER-2013 loading expects; the message says where."""
+
+
+class DetectorError(RuntimeError):
+    """The face detector's model cannot be loaded; the message names the file."""
+
+
+class ResumeError(ValueError):
+    """A checkpoint that this run cannot continue; the message says why and what to do."""
 
 
 class NotLoggedInError(RuntimeError):

@@ -1,11 +1,11 @@
 """Publish a saved model folder to the Hugging Face Hub.
 
-    python -m fer_model.hub push fer_model/pretrained/fernet-fer2013 your-name/fernet-fer2013
+    fer-model push fer_model/pretrained/fernet-ferplus your-name/fernet-ferplus
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
@@ -51,17 +51,7 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
     return str(getattr(commit, "commit_url", commit))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fer_model.hub", description="Publish a FERNet folder.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    from .__main__ import add_push_arguments
-
-    add_push_arguments(commands.add_parser("push", help="upload a saved model folder to a Hub model repo"))
-    args = parser.parse_args(argv)
-    print(push(args.folder, args.repo_id, private=args.private))
-
-
-if __name__ == "__main__":
-    from .cli import run
-
-    run(main)
+if __name__ == "__main__":  # the entry of earlier releases
+    print("error: `python -m fer_model.hub push` is now `fer-model push FOLDER REPO_ID` "
+          "(or `python -m fer_model push FOLDER REPO_ID`)", file=sys.stderr)
+    sys.exit(2)

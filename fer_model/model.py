@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .labels import FER2013_LABELS
+from .errors import ModelLoadError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -22,10 +23,6 @@ PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
 # Inference settings that folders written before preprocessor_config.json kept in config.json
 # (fer_model.processor reads them from there; the network ignores them).
 LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature")
-
-
-class ModelLoadError(ValueError):
-    """A model folder or weights file that cannot be loaded; the message names what is wrong."""
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -137,7 +134,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         Each file is written beside its target and renamed into place, so a crash never leaves a
         half-written or mismatched pair. With `push_to_hub=True` the network is then uploaded as
         the mixin's `push_to_hub` does; a whole model folder (processor, evaluated card, records)
-        is published with `python -m fer_model.hub push FOLDER REPO_ID`.
+        is published with `fer-model push FOLDER REPO_ID`.
         """
         save_directory = Path(save_directory)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}

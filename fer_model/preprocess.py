@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import ImageError
+
 # Larger images are refused before decoding: a 1 kB PNG can claim 50,000 x 50,000 pixels.
 MAX_IMAGE_PIXELS = 64_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -31,10 +33,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".
 
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ALPHA_MODES or "transparency" in image.info
-
-
-class ImageError(ValueError):
-    """An input that cannot be read as an image; the message says what was wrong."""
 
 
 def load_image(source: Union[str, os.PathLike, bytes, io.IOBase]) -> Image.Image:

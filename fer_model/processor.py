@@ -32,13 +32,10 @@ import torch
 from .model import CONFIG_NAME, LEGACY_KEYS, ModelLoadError, atomic_write, write_config
 from .detect import Box
 from .preprocess import eye_angle, face_views
+from .errors import ProcessorError
 
 PROCESSOR_NAME = "preprocessor_config.json"
 PRIOR_NAMES = ("trained", "balanced", "everyday")
-
-
-class ProcessorError(ValueError):
-    """A processor setting that cannot be used; the message names it."""
 
 
 @dataclass

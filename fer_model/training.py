@@ -33,6 +33,7 @@ from .model import WEIGHTS_NAME, FERNet, atomic_write, load_weights_strict
 from .preprocess import normalize
 from .processor import FaceProcessor, training_prior
 from .records import plot_curves, write_log
+from .errors import ResumeError
 
 DEFAULT_DATA = default_data_path()
 DEFAULT_FERPLUS = default_ferplus_path()
@@ -48,10 +49,6 @@ resolved config (training_config.json), the per-epoch log (log.csv), the curves 
 resumable checkpoint (checkpoint.pt); `--resume` continues from it and ends with the same weights
 as an uninterrupted run.
 """
-
-
-class ResumeError(ValueError):
-    """A checkpoint that this run cannot continue; the message says why and what to do."""
 
 
 def option(default, help: str):

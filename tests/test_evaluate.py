@@ -257,7 +257,7 @@ def test_a_failed_upload_is_status_1(untrained_model, monkeypatch, capsys):
 
 def test_the_bare_network_pushes_through_the_mixin(monkeypatch):
     """FERNet.push_to_hub is the mixin's: the network and its config (a whole model folder, processor
-    and card included, goes through `python -m fer_model.hub push`)."""
+    and card included, goes through `fer-model push`)."""
     calls = {}
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: SimpleNamespace(
         repo_id=calls.setdefault("repo", repo_id)))
