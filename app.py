@@ -1,7 +1,13 @@
-"""The fer_model demo: facial expressions from an uploaded photo or a live webcam.
+"""The fer_model demo: facial expressions from an uploaded photo, a live webcam or a clip.
 
     python app.py                       # http://127.0.0.1:7860, the shipped weights
     python app.py --model DIR_OR_HUB_ID --port 8000 --share
+
+Shaped as a Hugging Face Space: the page is the module-level `demo` (what `gradio app.py` and a
+Space find), launched under `__main__`. `python app.py` reads its options from the command line;
+imported, the module builds the page with the defaults. Without --host, --port or --share, Gradio's
+GRADIO_SERVER_NAME, GRADIO_SERVER_PORT and GRADIO_SHARE apply. The Webcam tab's HTML, CSS and
+script are the files in page/.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ import argparse
 import base64
 import os
 import shutil
+import atexit
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -26,14 +34,14 @@ from PIL import Image
 
 from fer_model import DEFAULT_MODEL_NAME, EXAMPLES, SHIPPED_MODELS, EmotionRecognizer, ImageError, load_image
 from fer_model.batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
+from fer_model.cli import reported_errors
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
 from fer_model.tracking import FaceTracker
 
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
-STREAM_EVERY = 0.05  # with --webcam-transport stream: seconds between webcam frames Gradio sends
-WEBCAM_IN_FLIGHT = 2  # direct transport: frames on their way to the server at once
-WEBCAM_TRANSPORT = "direct"  # "direct": webcam.js sends each frame in one request; "stream": Gradio's image stream
+PAGE = Path(__file__).resolve().with_name("page")  # the Webcam tab's webcam.html, webcam.css, webcam.js
+WEBCAM_IN_FLIGHT = 2  # webcam frames on their way to the server at once (page/webcam.js)
 MAX_LIVE_PIXELS = 1920 * 1440  # larger webcam frames are refused (the page sends WEBCAM_WIDTH-wide ones)
 LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the least recent go first)
 WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
@@ -67,10 +75,19 @@ class OutputFiles:
     """
 
     def __init__(self, max_age_seconds: float = CACHE_MAX_AGE) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="fer_model_app_"))
         self.max_age_seconds = max_age_seconds
+        self._folder: Path | None = None  # made by the first request, so that importing the app writes nothing
         self._stop = threading.Event()
-        threading.Thread(target=self._clean_periodically, name="output-files-cleanup", daemon=True).start()
+        self._lock = threading.Lock()
+
+    @property
+    def folder(self) -> Path:
+        with self._lock:
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="fer_model_app_"))
+                atexit.register(self.close)
+                threading.Thread(target=self._clean_periodically, name="output-files-cleanup", daemon=True).start()
+            return self._folder
 
     def save(self, array: np.ndarray, suffix: str) -> str:
         path = self.new_folder() / f"{uuid.uuid4().hex}.{suffix}"
@@ -86,14 +103,15 @@ class OutputFiles:
     def clean(self) -> None:
         """Delete the request folders older than max_age_seconds (Gradio has long copied their files)."""
         now = time.time()
-        for old in list(self.folder.iterdir()) if self.folder.exists() else []:
+        for old in list(self._folder.iterdir()) if self._folder and self._folder.exists() else []:
             if now - old.stat().st_mtime > self.max_age_seconds:
                 shutil.rmtree(old, ignore_errors=True)
 
     def close(self) -> None:
         """Delete every file (the app is stopping)."""
         self._stop.set()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def _clean_periodically(self) -> None:
         while not self._stop.wait(max(1.0, self.max_age_seconds / 2)):
@@ -175,8 +193,8 @@ class Demo:
 
     def stream(self, frame: np.ndarray | None, state: FaceTracker | None, keep: float, show_saliency: bool,
                prior: str | None = None, model: str | None = None):
-        """Webcam handler: one frame in; annotated frame, smoothed bars and the face tracker (the
-        page's state: each face's number and moving average) out."""
+        """One webcam frame through the face tracker (a page's state: each face's number and moving
+        average): annotated frame, smoothed bars and the tracker out. :meth:`live_frame` calls it."""
         tracker = state or FaceTracker()
         if frame is None:
             return None, probability_bars([]), tracker
@@ -186,7 +204,7 @@ class Demo:
         return annotate(frame, faces, numbers), probability_bars(faces, numbers=numbers), tracker
 
     def live_frame(self, request: dict) -> dict:
-        """The page's webcam transport (webcam.js): {"image": JPEG data URL, "client": page id, "keep":
+        """The Webcam tab's handler (page/webcam.js): {"image": JPEG data URL, "client": page id, "keep":
         smoothing, "saliency": bool, "prior": name (optional), "model": name (optional)} in; {"frame": JPEG data URL, "bars": PNG
         data URL} out, or {"error": message}. Each page's smoothing state stays here, keyed by its id."""
         try:
@@ -282,8 +300,8 @@ def _table(faces) -> pd.DataFrame:
 
 
 def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE,
-          stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH,
-          webcam_transport: str = WEBCAM_TRANSPORT, webcam_in_flight: int = WEBCAM_IN_FLIGHT) -> gr.Blocks:
+          webcam_width: int = WEBCAM_WIDTH, webcam_in_flight: int = WEBCAM_IN_FLIGHT) -> gr.Blocks:
+    """The page over `demo`'s models: Upload, Webcam and Video tabs, queued."""
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
@@ -294,12 +312,13 @@ def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CAC
         with gr.Tab("Upload"):
             _upload_tab(demo)
         with gr.Tab("Webcam"):
-            _webcam_tab(demo, stream_every, webcam_width, webcam_transport, webcam_in_flight)
+            _webcam_tab(demo, webcam_width, webcam_in_flight)
         with gr.Tab("Video"):
             _video_tab(demo)
         gr.Markdown("Expressions are not emotions: the model reads facial configurations and is often wrong. "
                     "Do not use it to make decisions about people.")
-    return blocks
+    blocks.fer_demo = demo  # the handlers' object, for the code that launches or inspects the page
+    return blocks.queue(default_concurrency_limit=4)
 
 
 def _model_control(demo: Demo, elem_id: str) -> gr.Dropdown:
@@ -341,47 +360,9 @@ def _upload_tab(demo: Demo) -> None:
     image.upload(demo.predict, inputs, outputs, api_visibility="private", preprocess=False)
 
 
-WEBCAM_JS = Path(__file__).with_name("webcam.js")
-WEBCAM_HTML = """
-<div class="webcam" data-width="{width}" data-limit="{limit}" data-in-flight="{in_flight}">
-  <div class="webcam-column">
-    <div id="camera"><video autoplay muted playsinline></video></div>
-    <button class="start">Start the camera</button>
-    <label class="keep-label">Smoothing: weight of the past frames <b class="keep-value">{keep:.1f}</b>
-      <input class="keep" type="range" min="0" max="0.9" step="0.1" value="{keep}"></label>
-    <p class="info">{info}</p>
-    <label>Expected expressions (class prior) <select class="prior">{prior_options}</select></label>
-    <p class="info">{prior_info}</p>
-    <label>Model <select class="model">{model_options}</select></label>
-    <label><input class="saliency" type="checkbox"> Show where the model looked (Grad-CAM)</label>
-    <p class="status" role="status"></p>
-  </div>
-  <div class="webcam-column">
-    <div id="live"><img alt="Live: annotated camera frames"><p class="waiting">Annotated frames appear here once
-      the camera runs.</p></div>
-    <div id="live-bars"><img alt="Probabilities per face (smoothed)"></div>
-  </div>
-</div>
-"""
-WEBCAM_CSS = """
-.webcam { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
-.webcam video { width: 100%; max-height: 360px; transform: scaleX(-1); background: #222; border-radius: 8px; }
-.webcam img { max-width: 100%; border-radius: 8px; }
-.webcam img:not([src]), .webcam img[src] + .waiting { display: none; }
-.webcam button.start { margin: 8px 0; padding: 8px 16px; border-radius: 8px; font-weight: 600;
-  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
-.webcam label { display: block; margin-top: 8px; }
-.webcam input.keep { width: 100%; }
-.webcam .info { font-size: 0.85em; opacity: 0.8; margin: 2px 0 8px; }
-.webcam .status { font-weight: 600; }
-"""
-
-
-def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: int = WEBCAM_WIDTH,
-                transport: str = WEBCAM_TRANSPORT, in_flight: int = WEBCAM_IN_FLIGHT) -> None:
-    if transport == "stream":
-        return _gradio_stream_tab(demo, stream_every, webcam_width)
-
+def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = WEBCAM_IN_FLIGHT) -> None:
+    """page/webcam.html with page/webcam.js: the page sends each new camera frame to Demo.live_frame
+    in one request as soon as an earlier one came back (at most `in_flight` on their way)."""
     def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
         return demo.live_frame(request)
 
@@ -389,37 +370,11 @@ def _webcam_tab(demo: Demo, stream_every: float = STREAM_EVERY, webcam_width: in
     options = "".join(f'<option value="{name}"{" selected" if name == default else ""}>{label}</option>'
                       for label, name in demo.prior_choices())
     models = "".join(f'<option value="{name}">{name}</option>' for name in demo.model_choices())
-    page = WEBCAM_HTML.format(width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING,
-                              info=SMOOTHING_INFO, prior_options=options, prior_info=PRIOR_INFO, model_options=models)
-    gr.HTML(html_template=page,
-            css_template=WEBCAM_CSS, js_on_load=WEBCAM_JS.read_text(), server_functions=[live_frame],
-            elem_id="webcam")
-
-
-def _gradio_stream_tab(demo: Demo, stream_every: float, webcam_width: int) -> None:
-    """The webcam through Gradio's image stream (`--webcam-transport stream`), kept for comparison:
-    bench/webcam.py measures both."""
-    # Frames are captured at webcam_width (4:3): each one is JPEG-encoded in the browser, sent,
-    # decoded, drawn on and sent back, so fewer pixels make every step of the round trip shorter.
-    size = {"width": {"ideal": webcam_width}, "height": {"ideal": webcam_width * 3 // 4}}
-    with gr.Row():
-        with gr.Column():
-            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy", height=360,
-                              elem_id="camera",
-                              webcam_options=gr.WebcamOptions(constraints={"video": size}))
-            keep = gr.Slider(0, 0.9, value=SMOOTHING, step=0.1, label="Smoothing: weight of the past frames",
-                             info=SMOOTHING_INFO)
-            saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
-            prior = _prior_control(demo, "webcam-prior", demo.live.processor.prior)
-            model = _model_control(demo, "webcam-model")
-        with gr.Column():
-            live = gr.Image(label="Live", type="numpy", format="jpeg", height=360, elem_id="live")
-            live_bars = gr.Image(label="Probabilities (smoothed)", show_label=False, type="numpy", format="png",
-                                 elem_id="live-bars")
-    state = gr.State(None)
-    camera.stream(demo.stream, [camera, state, keep, saliency, prior, model], [live, live_bars, state],
-                  stream_every=stream_every, time_limit=STREAM_TIME_LIMIT, concurrency_limit=4,
-                  api_visibility="private", show_progress="hidden")
+    page = (PAGE / "webcam.html").read_text().format(
+        width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, info=SMOOTHING_INFO,
+        prior_options=options, prior_info=PRIOR_INFO, model_options=models)
+    gr.HTML(html_template=page, css_template=(PAGE / "webcam.css").read_text(),
+            js_on_load=(PAGE / "webcam.js").read_text(), server_functions=[live_frame], elem_id="webcam")
 
 
 def _video_tab(demo: Demo) -> None:
@@ -447,51 +402,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the model the page starts with: a shipped model's short name "
                              f"({', '.join(SHIPPED_MODELS)}), a model folder or a Hugging Face Hub id (the "
                              "other shipped models stay selectable; default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
-    parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
-    parser.add_argument("--webcam-transport", choices=["direct", "stream"], default=WEBCAM_TRANSPORT,
-                        help="direct: the page sends each new camera frame in one request as soon as the last "
-                             "one came back; stream: Gradio's image stream (default: %(default)s)")
+    parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT, else the first free one "
+                                                 "from 7860)")
+    parser.add_argument("--share", action="store_true", default=None,
+                        help="also serve through a public Gradio share link (default: GRADIO_SHARE, else no)")
     parser.add_argument("--webcam-in-flight", type=int, default=WEBCAM_IN_FLIGHT,
-                        help="with --webcam-transport direct: frames on their way to the server at once "
-                             "(default: %(default)s)")
-    parser.add_argument("--stream-every", type=float, default=STREAM_EVERY,
-                        help="with --webcam-transport stream: seconds between webcam frames the browser sends "
-                             "(default: %(default)s)")
+                        help="webcam frames on their way to the server at once (default: %(default)s)")
     parser.add_argument("--webcam-width", type=int, default=WEBCAM_WIDTH,
                         help="width in pixels of the webcam frames the browser sends (default: %(default)s)")
     parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB,
                         help="largest upload accepted, in MB (default: %(default)s)")
     parser.add_argument("--cache-max-age", type=int, default=CACHE_MAX_AGE,
                         help="seconds before uploaded and generated files are deleted (default: %(default)s)")
+    parser.add_argument("--debug", action="store_true", help="a traceback instead of a one-line error")
     return parser.parse_args(argv)
+
+
+def create(settings: argparse.Namespace) -> gr.Blocks:
+    """The page for parse_args' `settings`: models loaded, tabs built, queued."""
+    return build(Demo(settings.model, settings.cache_max_age), settings.max_file_mb, settings.cache_max_age,
+                 settings.webcam_width, settings.webcam_in_flight)
 
 
 def _stop_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # Gradio's block_thread closes the server on it
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    demo = Demo(args.model, args.cache_max_age)
-    blocks = build(demo, args.max_file_mb, args.cache_max_age, args.stream_every, args.webcam_width,
-                   args.webcam_transport, args.webcam_in_flight)
-    # Stopping the app (Ctrl-C, or SIGTERM from a service manager) ends the server the same way, so
-    # Gradio deletes its cache and the annotated copies of visitors' photos go too.
-    signal.signal(signal.SIGTERM, _stop_as_interrupt)
-    try:
-        blocks.queue(default_concurrency_limit=4).launch(
-            server_name=args.host, server_port=args.port, share=args.share, show_error=False, quiet=True,
-            max_file_size=f"{args.max_file_mb:g}mb", prevent_thread_lock=True)
-        print(f"Running on {blocks.local_url}" + (f" and {blocks.share_url}" if blocks.share_url else
-                                                   " (add --share for a public link)"), flush=True)
-        blocks.block_thread()
-    finally:
-        demo.files.close()
-
+settings = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+with reported_errors(settings.debug):  # a model that cannot be loaded: one line, exit 2
+    demo = create(settings)
 
 if __name__ == "__main__":
-    from fer_model.cli import run
-
-    run(main)
+    # Stopping the app (Ctrl-C, or SIGTERM from a service manager) ends the server the same way, so
+    # Gradio deletes its cache, and the annotated copies of visitors' photos go at exit.
+    signal.signal(signal.SIGTERM, _stop_as_interrupt)
+    demo.launch(server_name=settings.host, server_port=settings.port, share=settings.share, show_error=False,
+                max_file_size=f"{settings.max_file_mb:g}mb")

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model.launch import running_app  # noqa: E402
+from launch import running_app  # noqa: E402
 from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
 
 PHOTO = EXAMPLES / "astronaut.png"

@@ -1,10 +1,10 @@
 """The live demo as a person sees it: new annotated frames per second and camera-to-screen lag,
 measured inside the page, with the browser and the server on this machine.
 
-    python bench/webcam.py [--seconds 20] [--model DIR] [--webcam-transport direct,stream]
-                           [--webcam-width 640,320] [--stream-every 0.05]
+    python bench/webcam.py [--seconds 20] [--model DIR] [--webcam-width 640,320] [--webcam-in-flight 1,2]
+                           [--baseline DIR]
 
-Several comma-separated values of app.py's --webcam-transport, --webcam-width or --stream-every are
+Several comma-separated values of app.py's --webcam-width or --webcam-in-flight are
 measured one after the other in the same run (every combination) and printed side by side, with
 each one's ratio to the first.
 
@@ -36,7 +36,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model.launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
+from launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab, running_app  # noqa: E402
 
 import app  # noqa: E402
 from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
@@ -165,7 +165,7 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
     print(f"server time per {width}x{width * 3 // 4} frame (median of {frames} frames): "
           + ", ".join(f"{name} {statistics.median(v):.1f} ms" for name, v in phases.items())
           + f"; total {total:.1f} ms")
-    # The direct transport's whole handler: the page's JPEG decoded, the above, the frame and bars encoded.
+    # The Webcam tab's whole handler: the page's JPEG decoded, the above, the frame and bars encoded.
     requests = [{"image": "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", frame[:, :, ::-1])[1])
                  .decode(), "client": "bench", "keep": 0.6, "saliency": False} for frame in images]
     spent = []
@@ -173,7 +173,7 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
         t0 = time.perf_counter()
         demo.live_frame(request)
         spent.append((time.perf_counter() - t0) * 1000)
-    print(f"Demo.live_frame (the direct transport's handler) per {width}x{width * 3 // 4} frame: "
+    print(f"Demo.live_frame (the Webcam tab's handler) per {width}x{width * 3 // 4} frame: "
           f"median {statistics.median(spent):.1f} ms")
 
 
@@ -189,19 +189,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
-    parser.add_argument("--webcam-transport", default="", help="app.py --webcam-transport values, comma-separated "
-                                                               "(default: the app's)")
     parser.add_argument("--webcam-in-flight", default="", help="app.py --webcam-in-flight values, comma-separated "
                                                                "(default: the app's)")
     parser.add_argument("--webcam-width", default="", help="app.py --webcam-width values, comma-separated "
                                                            "(default: the app's)")
-    parser.add_argument("--stream-every", default="", help="app.py --stream-every values, comma-separated "
-                                                           "(default: the app's)")
     parser.add_argument("--baseline", help="a checkout of an earlier release (git worktree add DIR COMMIT): its "
                                            "app.py and its shipped model are measured first, in the same run")
     args = parser.parse_args()
-    options = {"--webcam-transport": args.webcam_transport, "--webcam-in-flight": args.webcam_in_flight,
-               "--webcam-width": args.webcam_width, "--stream-every": args.stream_every}
+    options = {"--webcam-in-flight": args.webcam_in_flight, "--webcam-width": args.webcam_width}
     settings = [dict(zip(options, values)) for values in itertools.product(*(v.split(",") for v in options.values()))]
     (ROOT / "artifacts").mkdir(exist_ok=True)
     rows = []

@@ -10,7 +10,8 @@ with its commands): one line on stderr, `--debug` for the traceback, and
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, ProcessorError,
                      PublishError, ResumeError)
@@ -20,14 +21,12 @@ USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, Image
 FAILURES = (PublishError,)
 
 
-def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
-    """Call `main(argv)` (default: the command line without `--debug`); exit 2 with a one-line
-    message when it fails with one of :data:`USER_ERRORS`, 1 with one of :data:`FAILURES`."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    argv = [arg for arg in argv if arg != "--debug"]
+@contextmanager
+def reported_errors(debug: bool = False) -> Iterator[None]:
+    """Within this block, one of :data:`USER_ERRORS` exits 2 with a one-line message and one of
+    :data:`FAILURES` exits 1; with `debug`, they propagate with their traceback."""
     try:
-        main(argv)
+        yield
     except USER_ERRORS as error:
         if debug:
             raise
@@ -38,3 +37,10 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None
             raise
         print(f"error: {error} (run with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
+
+
+def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
+    """Call `main(argv)` (default: the command line without `--debug`) under :func:`reported_errors`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with reported_errors("--debug" in argv):
+        main([arg for arg in argv if arg != "--debug"])

@@ -124,7 +124,7 @@ def untrained_model(tmp_path_factory) -> Path:
 def app_server(untrained_model):
     """`python app.py` really running on a free localhost port, over the untrained FERNet:
     the app tests check the plumbing, not accuracy. Yields (url, process)."""
-    from fer_model.launch import running_app
+    from launch import running_app
 
     with running_app(untrained_model) as served:
         yield served

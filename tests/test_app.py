@@ -7,7 +7,7 @@ from gradio_client.exceptions import AppError
 import app
 from fer_model import DEFAULT_MODEL_NAME, FER2013_LABELS
 
-from fer_model.launch import app_client
+from launch import app_client
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
 
@@ -24,9 +24,27 @@ def client(server):
     return app_client(server[0])
 
 
-def test_defaults_serve_the_shipped_model_on_localhost():
+def test_defaults_serve_the_shipped_model_and_leave_the_address_to_gradio():
     args = app.parse_args([])
-    assert args.model == DEFAULT_MODEL_NAME == "fernet-ferplus" and args.host == "127.0.0.1" and args.port == 7860
+    assert args.model == DEFAULT_MODEL_NAME == "fernet-ferplus"
+    assert args.host is None and args.port is None and args.share is None  # GRADIO_SERVER_NAME etc. apply
+
+
+def test_the_module_level_demo_is_the_whole_page_on_the_shipped_model():
+    # What `gradio app.py` and a Hugging Face Space look for: `demo`, built on import with the defaults.
+    import gradio as gr
+
+    assert isinstance(app.demo, gr.Blocks) and app.demo.fer_demo.model_choices()[0] == DEFAULT_MODEL_NAME
+    config = app.demo.get_config_file()
+    assert [c["props"]["label"] for c in config["components"] if c["type"] == "tabitem"] == ["Upload", "Webcam", "Video"]
+    assert {d["api_name"] for d in config["dependencies"] if d.get("api_name")} >= {"predict", "video"}
+
+
+def test_gradio_server_port_is_honoured_without_port(untrained_model):
+    from launch import running_app
+
+    with running_app(untrained_model, port_option=False) as (url, _):
+        assert app_client(url).predict(handle_file(ASTRONAUT), False, api_name="/predict")[4][0]["face_found"]
 
 
 def test_a_real_face_gives_seven_probabilities(client):
@@ -124,7 +142,7 @@ def test_decompression_bomb_is_refused_by_the_app(client, tmp_path):
 @pytest.fixture(scope="module")
 def limited_server(untrained_model, tmp_path_factory):
     """The app with a 1 MB upload limit and a 4-second cache lifetime, its cache in a folder of its own."""
-    from fer_model.launch import running_app
+    from launch import running_app
 
     cache = tmp_path_factory.mktemp("limited") / "cache"
     with running_app(untrained_model, extra_args=["--max-file-mb", "1", "--cache-max-age", "4"],
@@ -156,7 +174,7 @@ def test_nothing_of_a_visitor_outlives_the_cache_age_or_the_app(untrained_model,
 
     from PIL import Image
 
-    from fer_model.launch import running_app
+    from launch import running_app
 
     cache, scratch = tmp_path / "gradio", tmp_path / "tmp"
     scratch.mkdir()

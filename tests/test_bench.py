@@ -7,7 +7,8 @@ import pytest
 
 from conftest import ROOT
 
-SCRIPTS = sorted(path.name for path in (ROOT / "bench").glob("*.py"))
+HELPERS = ["launch.py"]  # imported by the scripts and the tests, not run
+SCRIPTS = sorted(path.name for path in (ROOT / "bench").glob("*.py") if path.name not in HELPERS)
 
 
 def test_every_bench_script_is_listed():
@@ -20,3 +21,9 @@ def test_bench_script_answers_help(script):
                          timeout=180, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "usage:" in run.stdout
+
+
+def test_the_helper_imports_without_starting_anything():
+    import launch
+
+    assert (launch.CHECKOUT / "app.py").exists() and callable(launch.running_app)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_model.launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
+from launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
 from conftest import ASTRONAUT, ASTRONAUT_GRID
 from fer_model import FER2013_LABELS
 

@@ -73,7 +73,7 @@ def test_the_declared_huggingface_hub_floor_loads_the_shipped_model(tmp_path):
 def test_the_declared_gradio_floor_serves_the_app(tmp_path):
     from gradio_client import handle_file
 
-    from fer_model.launch import app_client, running_app
+    from launch import app_client, running_app
     from fer_model import DEFAULT_MODEL
 
     floor = declared_floor("gradio")

@@ -107,7 +107,7 @@ def demo(untrained_model):
 
 
 @pytest.mark.parametrize("show_saliency", [False, True])
-def test_the_webcam_handler_over_several_frames(demo, show_saliency):
+def test_the_face_tracker_over_several_webcam_frames(demo, show_saliency):
     frames = [np.asarray(Image.open(path).convert("RGB").resize((640, 480))) for path in (ASTRONAUT, ASTRONAUT_GRID)]
     state, tracked = None, []
     for frame in frames * 3:
@@ -140,7 +140,7 @@ def _decode(data_url: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("show_saliency", [False, True])
-def test_the_direct_webcam_transport_answers_each_frame_and_keeps_each_pages_smoothing(demo, show_saliency):
+def test_the_webcam_handler_answers_each_frame_and_keeps_each_pages_smoothing(demo, show_saliency):
     request = {"image": _jpeg_data_url(ASTRONAUT), "client": "page-a", "keep": 0.6, "saliency": show_saliency}
     answer = demo.live_frame(request)
     assert _decode(answer["frame"]).shape == (480, 640, 3) and _decode(answer["bars"]).ndim == 3
@@ -151,7 +151,7 @@ def test_the_direct_webcam_transport_answers_each_frame_and_keeps_each_pages_smo
     assert {"page-a", "page-b"} <= set(demo.live_states)
 
 
-def test_the_direct_webcam_transport_forgets_the_least_recent_pages(demo):
+def test_the_webcam_handler_forgets_the_least_recent_pages(demo):
     import app
 
     image = _jpeg_data_url(ASTRONAUT, size=(160, 120))
@@ -170,7 +170,7 @@ def test_the_direct_webcam_transport_forgets_the_least_recent_pages(demo):
     ({"client": "x"}, "Bad webcam request"),
     ("not a dict", "Bad webcam request"),
 ])
-def test_the_direct_webcam_transport_names_a_bad_request(demo, request_, message):
+def test_the_webcam_handler_names_a_bad_request(demo, request_, message):
     assert message in demo.live_frame(request_)["error"]
 
 
@@ -183,7 +183,3 @@ def test_the_page_asks_the_camera_for_the_chosen_frame_size(demo, width):
     config = app.build(demo, webcam_width=width).get_config_file()
     pages = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "webcam"]
     assert len(pages) == 1 and f'data-width="{width}"' in pages[0]["html_template"]  # what webcam.js reads
-    config = app.build(demo, webcam_width=width, webcam_transport="stream").get_config_file()
-    cameras = [c["props"] for c in config["components"] if c.get("type") == "image" and c["props"].get("streaming")]
-    assert [camera["webcam_options"]["constraints"] for camera in cameras] == [
-        {"video": {"width": {"ideal": width}, "height": {"ideal": width * 3 // 4}}}]

@@ -1,6 +1,6 @@
 """Start the demo (`app.py` of a checkout) on a free localhost port and stop it afterwards, talk to
 it through gradio_client, and open its Webcam tab in Debian's Chromium: used by the tests and the
-benchmarks that measure the app as a visitor meets it."""
+benchmarks that measure the app as a visitor meets it (a checkout's helper, not part of the package)."""
 
 from __future__ import annotations
 
@@ -26,17 +26,19 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] = (), env: dict | None = None,
-                python: str | Path = sys.executable, app: str | Path = CHECKOUT / "app.py"):
-    """`python app.py --model MODEL` serving on a free port; yields (url, process). Its output goes
-    to a temporary log that is removed afterwards; when the app fails to start, the error carries
-    the end of that log."""
+                python: str | Path = sys.executable, app: str | Path = CHECKOUT / "app.py", port_option: bool = True):
+    """`python app.py --model MODEL --port PORT` serving on a free port; yields (url, process).
+    `port_option=False` gives the port as Gradio's GRADIO_SERVER_PORT instead. Its output goes to a
+    temporary log that is removed afterwards; when the app fails to start, the error carries the end
+    of that log."""
     port = free_port()
+    env = {**(env or {}), **({} if port_option else {"GRADIO_SERVER_PORT": str(port)})}
     with tempfile.TemporaryDirectory(prefix="fer_model_app_log_") as folder:
         log_path = Path(folder) / "app.log"
         with open(log_path, "w") as log:
-            process = subprocess.Popen([str(python), str(app), "--model", str(model), "--port", str(port),
-                                        *extra_args], cwd=Path(app).parent, stdout=log, stderr=subprocess.STDOUT,
-                                       env={**os.environ, **(env or {})})
+            process = subprocess.Popen([str(python), str(app), "--model", str(model),
+                                        *(["--port", str(port)] if port_option else []), *extra_args], cwd=Path(app).parent, stdout=log, stderr=subprocess.STDOUT,
+                                       env={**os.environ, **env})
         url = f"http://127.0.0.1:{port}/"
         deadline = time.time() + timeout
         try:
@@ -79,20 +81,13 @@ def app_client(url: str):
 
 def open_webcam_tab(browser, url: str, grad_cam: bool = False):
     """A page of the app in `browser` with the Webcam tab streaming (Grad-CAM switched on first if
-    asked) and the first annotated frame shown; returns (context, page). Works with either
-    `--webcam-transport`."""
+    asked) and the first annotated frame shown; returns (context, page)."""
     context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(url)
     page.get_by_role("tab", name="Webcam").click()
     if grad_cam:
         page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
-    start = page.locator("#webcam button.start")
-    start.or_(page.get_by_text("Click to Access Webcam")).first.wait_for(timeout=30_000)
-    if start.count():
-        start.click()
-    else:
-        page.get_by_text("Click to Access Webcam").click()
-        page.locator("button:visible", has_text="Record").first.click(timeout=30_000)
+    page.locator("#webcam button.start").click(timeout=30_000)
     page.locator("#live img[src]").first.wait_for(timeout=60_000)
     return context, page
