@@ -152,8 +152,7 @@ class Demo:
 
     def prior_choices(self) -> list[tuple[str, str]]:
         """(what the page shows, the prior's name) of the priors this model offers."""
-        names = [name for name in PRIOR_LABELS if name != "everyday" or self.upload.processor.everyday_prior]
-        return [(PRIOR_LABELS[name], name) for name in names]
+        return [(PRIOR_LABELS[name], name) for name in self.upload.processor.prior_names()]
 
     def _prior(self, prior: str | None) -> str | None:
         if prior in (None, ""):

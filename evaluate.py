@@ -1,17 +1,17 @@
 """Measure a saved FERNet on FER-2013 (and on labelled photos through the face detector) and
 write its metrics, figures and model card.
 
-    python evaluate.py --model fer_model/pretrained/fernet-fer2013                 # into runs/evaluate/
-    python evaluate.py --model fer_model/pretrained/fernet-fer2013 --update-model --card model_card.md
+    python evaluate.py --model fernet-fer2013                                     # into runs/evaluate/
+    python evaluate.py --model fernet-ferplus --update-model --default-prior balanced --card model_card.md
 
 Writes metrics.json, confusion_matrix.png, reliability_diagram.png and README.md (the model card)
 into --out (default: runs/evaluate/<model folder name>). With --update-model they go into the
-model folder instead and the temperature fitted on PublicTest is stored in its config.json;
-without it the model folder is only read. --card writes a copy of the card elsewhere with image
-links that still resolve.
+model folder instead, and the temperature fitted on PublicTest (with --default-prior, that prior)
+is stored in its preprocessor_config.json; without it the model folder is only read. --card
+writes a copy of the card elsewhere with image links that still resolve.
 
 Reported: the model alone (one crop, no test-time averaging) on --split; the default inference
-path (the crop and test-time views in config.json) beside it; a robustness table (the same
+path (the crop and test-time views of preprocessor_config.json) beside it; a robustness table (the same
 split under the perturbations of fer_model.robustness); and, where the wild_faces photos are
 found, accuracy through EmotionRecognizer.predict (detection, crop, model) as an out-of-domain row.
 """
@@ -37,16 +37,17 @@ from fer_model.data import FERData
 from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
                                   reliability_bins)
 from fer_model.data import default_wild_path
-from fer_model.ferplus import data_audit, default_ferplus_path, everyday_prior, load_ferplus
+from fer_model.data import DATA_REQUIRED
+from fer_model.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
 from fer_model.inference import load_pretrained, predict_logits
 from fer_model.model import WEIGHTS_NAME, atomic_write
 from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
 from fer_model.records import read_training_config
-from fer_model.training import DEFAULT_CACHE, recorded_prior
+from fer_model.targets import recorded_prior
+from fer_model.train_config import DEFAULT_CACHE
 
 DEFAULT_DATA = default_data_path()
-DEFAULT_FERPLUS = default_ferplus_path()
 DEFAULT_WILD = default_wild_path()
 CALIBRATION_SPLIT = "PublicTest"
 
@@ -98,9 +99,9 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.data is None:
-        parser.error("--data is required: no FER-2013 CSV found at the default location")
-    if args.ferplus is None and DEFAULT_FERPLUS and args.data == str(DEFAULT_DATA):
-        args.ferplus = str(DEFAULT_FERPLUS)  # the votes that line up with the default CSV
+        parser.error(DATA_REQUIRED)
+    if args.ferplus is None:
+        args.ferplus = votes_beside(args.data)  # the shared votes, where --data is the shared CSV
     if args.wild and not (Path(args.wild) / "labels.csv").exists():
         parser.error(f"--wild {args.wild}: no labels.csv there")
     if args.default_prior and not args.update_model:
@@ -174,7 +175,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
     names = model.labels
     progress = Phases(config.quiet)
     calibration = data.split(CALIBRATION_SPLIT)
-    calibration_logits = predict_logits(model, calibration.images)
+    calibration_logits = predict_logits(model, processor.normalize(calibration.images))
     if config.calibrate:
         mask, targets = calibration_targets(calibration, crowd_trained)
         processor = dataclasses.replace(processor, temperature=fit_temperature(calibration_logits[torch.from_numpy(mask)],
@@ -182,7 +183,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
     alone = processor.single_view().with_prior("trained")  # the headline: one crop, the trained prior
     temperature = processor.temperature
     report = data.split(config.split)
-    logits = predict_logits(model, report.images)
+    logits = predict_logits(model, processor.normalize(report.images))
     probabilities = alone.probabilities(logits)
     results = {"split": config.split, **measure(probabilities, report.labels, names)}
     # calibration is measured against the labels the temperature was fitted to (the crowd's for a crowd model)
@@ -206,12 +207,12 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
     columns[f"{config.split} without Training twins"]["removed_rows"] = int(twins.sum())
     results["default_path"] = describe_views(processor)
     results["default_prior"] = processor.prior if isinstance(processor.prior, str) else "custom"
-    default_logits = predict_logits(model, processor.crop_views(report.images)) if processor.views_per_face > 1 else logits
+    default_logits = predict_logits(model, processor.crop_inputs(report.images)) if processor.views_per_face > 1 else logits
     columns[f"{config.split}, default path"] = measure(processor.probabilities(default_logits), report.labels, names)
     results["columns"] = {config.split: {k: v for k, v in results.items()
                                          if k not in ("calibration", "split", "default_path", "default_prior")},
                           **columns}
-    priors = [name for name in PRIOR_NAMES if name != "everyday" or processor.everyday_prior is not None]
+    priors = processor.prior_names()
     if data.crowd is not None:
         results["ferplus"] = {split: crowd_metrics(alone.probabilities(split_logits), rows, names)
                               for split, rows, split_logits in ((CALIBRATION_SPLIT, calibration, calibration_logits),

@@ -32,9 +32,9 @@ import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 from fer_model import FERNet, default_data_path, load_fer2013
+from fer_model.data import DATA_REQUIRED
 from fer_model.inference import load_pretrained
 from fer_model.model import ModelLoadError
-from fer_model.preprocess import normalize
 from fer_model.processor import FaceProcessor
 from fer_model.records import copy_records, read_training_config, write_training_config
 
@@ -73,13 +73,14 @@ def average_weights(models: list[FERNet], weights: list[float]) -> dict[str, tor
                                           if name in dict(models[-1].named_parameters())}}
 
 
-def recompute_batchnorm(model: FERNet, faces: torch.Tensor, batch_size: int = 256) -> FERNet:
+def recompute_batchnorm(model: FERNet, processor: FaceProcessor, faces: torch.Tensor, batch_size: int = 256) -> FERNet:
     """Replace every BatchNorm layer's running mean and variance with their mean over batches of
-    `faces` (uint8, (N, size, size)) and their mirror images (swa_utils.update_bn: train mode, no
-    gradients, a cumulative mean); the weights are not touched and the model is returned in eval mode."""
+    `faces` (uint8, (N, size, size)), normalised by `processor`, and their mirror images
+    (swa_utils.update_bn: train mode, no gradients, a cumulative mean); the weights are not touched
+    and the model is returned in eval mode."""
     def batches():
         for start in range(0, len(faces), batch_size):
-            batch = normalize(faces[start:start + batch_size], model.mean, model.std)  # (B, 1, size, size)
+            batch = processor.normalize(faces[start:start + batch_size])  # (B, 1, size, size)
             yield torch.cat([batch, batch.flip(-1)]).contiguous(memory_format=torch.channels_last)
 
     update_bn(batches(), model)
@@ -104,20 +105,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if problem := weights_problem(args.weights, len(args.models)):
         parser.error(f"--weights: {problem}")
     if args.data is None:
-        parser.error("--data is required: no FER-2013 CSV found at the default location")
+        parser.error(DATA_REQUIRED)
     return args
 
 
 def main(argv: list[str] | None = None) -> FERNet:
     args = parse_args(argv)
-    models = [FERNet.from_pretrained(path) for path in args.models]
-    last = Path(args.models[-1])
-    model, processor = load_pretrained(last)  # keeps its config and processor; gets the averaged tensors
-    model.load_state_dict(average_weights(models, args.weights))
+    loaded = [load_pretrained(path) for path in args.models]
+    models, last = [model for model, _ in loaded], Path(args.models[-1])
+    averaged = average_weights(models, args.weights)
+    model, processor = loaded[-1]  # the last model keeps its config and processor and gets the averaged tensors
+    model.load_state_dict(averaged)
     rows = load_fer2013(args.data).split("Training", limit=args.limit)
-    recompute_batchnorm(model, torch.from_numpy(rows.images))
+    recompute_batchnorm(model, processor, torch.from_numpy(rows.images))
     out = Path(args.out)
-    parts = [FaceProcessor.from_pretrained(path).trained_prior for path in args.models]
+    parts = [part.trained_prior for _, part in loaded]
     if all(prior is not None for prior in parts):  # what the average learned lies between what its parts learned
         processor = dataclasses.replace(processor, trained_prior=sum(
             w * np.asarray(prior) for w, prior in zip(args.weights, parts)).tolist())

@@ -51,9 +51,9 @@ def write_clip(path: Path, frames: int) -> None:
 
 
 def backends(model: str, folder: Path, repeats: int) -> None:
-    network, _ = load_pretrained(folder)
+    network, processor = load_pretrained(folder)
     onnx = OnnxNetwork(folder)
-    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    faces = processor.normalize(np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8))
     print(f"== onnxruntime against torch ({model}, median of {repeats}) ==")
     for batch in (1, 64):
         ours = median_ms(lambda: predict_logits(network, faces[:batch]), repeats)

@@ -23,7 +23,6 @@ from fer_model.data import default_wild_path  # noqa: E402
 from fer_model.evaluation import classification_metrics, crowd_metrics  # noqa: E402
 from fer_model.ferplus import default_ferplus_path, load_ferplus  # noqa: E402
 from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
-from fer_model.processor import PRIOR_NAMES  # noqa: E402
 from fer_model.robustness import load_labelled_photos  # noqa: E402
 
 
@@ -49,13 +48,10 @@ def main() -> None:
     for path, (model, processor) in zip(args.models, loaded):
         # each model's logits once (PublicTest one crop and all views, every photo's views); the
         # priors only change how they become probabilities (FaceProcessor.probabilities, as predict does)
-        alone_logits = predict_logits(model, processor.single_view().crop_views(public.images))
-        views_logits = predict_logits(model, processor.crop_views(public.images))
-        photo_logits = [predict_logits(model, processor.face_views(gray, box[0]) if box else
-                                       processor.crop_views([gray])) for gray, box in zip(grays, boxes)]
-        for prior in PRIOR_NAMES:
-            if prior == "everyday" and processor.everyday_prior is None:
-                continue
+        alone_logits = predict_logits(model, processor.single_view().crop_inputs(public.images))
+        views_logits = predict_logits(model, processor.crop_inputs(public.images))
+        photo_logits = [predict_logits(model, processor(gray, box).pixel_values) for gray, box in zip(grays, boxes)]
+        for prior in processor.prior_names():
             under = processor.with_prior(prior)
             for name, views, logits in (("alone", under.single_view(), alone_logits), ("default", under, views_logits)):
                 probabilities = views.probabilities(logits)

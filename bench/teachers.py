@@ -18,10 +18,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model import training  # noqa: E402
-from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
+from fer_model.targets import teacher_targets  # noqa: E402
+from fer_model.train_config import parse_args  # noqa: E402
+from fer_model import default_data_path, load_fer2013  # noqa: E402
 from fer_model.evaluation import headline_metrics  # noqa: E402
-from fer_model.inference import predict_logits  # noqa: E402
+from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
 
 
 def main() -> None:
@@ -38,16 +39,17 @@ def main() -> None:
         print(f"{name:<40} PublicTest accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']:.4f}")
 
     for path in args.teachers:
-        model = FERNet.from_pretrained(path)
-        plain = torch.softmax(predict_logits(model, images), dim=1)
-        mirrored = torch.softmax(predict_logits(model, images.flip(-1)), dim=1)
+        model, processor = load_pretrained(path)
+        plain = torch.softmax(predict_logits(model, processor.normalize(images)), dim=1)
+        mirrored = torch.softmax(predict_logits(model, processor.normalize(images.flip(-1))), dim=1)
         report(f"{path} alone", plain)
         report(f"{path} + mirror image", (plain + mirrored) / 2)
-    config = training.parse_args(["--data", args.data, "--teacher", ",".join(args.teachers), "--distill", "1",
-                               "--distill-temperature", "1"])
-    report("all of them averaged (train.py, T=1)", training.teacher_targets(config, images, torch.device("cpu")))
+    config = parse_args(["--data", args.data, "--teacher", ",".join(args.teachers), "--distill", "1",
+                         "--distill-temperature", "1"])
+    report("all of them averaged (train.py, T=1)", teacher_targets(config, images, torch.device("cpu")))
     if args.student:
-        report(f"{args.student} alone", torch.softmax(predict_logits(FERNet.from_pretrained(args.student), images), 1))
+        student, processor = load_pretrained(args.student)
+        report(f"{args.student} alone", torch.softmax(predict_logits(student, processor.normalize(images)), 1))
 
 
 if __name__ == "__main__":

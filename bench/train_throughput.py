@@ -29,9 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import training  # noqa: E402
+from fer_model.processor import FaceProcessor  # noqa: E402
+from fer_model.train_config import parse_args  # noqa: E402
+
+import train  # noqa: E402  (train.py: its epoch loop is what is timed)
 from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
 from fer_model.augment import AugmentConfig, augment_batch  # noqa: E402
-from fer_model.preprocess import normalize  # noqa: E402
 
 TRAIN_ROWS = 28_709
 
@@ -71,7 +74,7 @@ def reference_images_per_second(images: np.ndarray, labels: np.ndarray, batch: i
 
 
 def pipeline_images_per_second(images: np.ndarray, labels: np.ndarray, batch: int, steps: int) -> tuple[float, str]:
-    config = training.parse_args(["--data", "unused", "--batch-size", str(batch), "--epochs", "1"])
+    config = parse_args(["--data", "unused", "--batch-size", str(batch), "--epochs", "1"])
     device = torch.device("cpu")
     amp = training.autocast_dtype(config, device)
     torch.manual_seed(0)
@@ -80,22 +83,22 @@ def pipeline_images_per_second(images: np.ndarray, labels: np.ndarray, batch: in
     scheduler = training.make_scheduler(config, optimizer, steps)
     n = batch * (steps + 3)
     x, y = torch.from_numpy(images[:n]), torch.from_numpy(labels[:n])
-    warm_up = training.Run(config, model, model, optimizer, scheduler, x[: batch * 3], y[: batch * 3], device, amp)
-    training.train_one_epoch(warm_up, 0)
-    run = training.Run(config, model, model, optimizer, scheduler, x[: batch * steps], y[: batch * steps], device, amp)
-    result = training.train_one_epoch(run, 1)
+    parts = dict(config=config, model=model, module=model, processor=FaceProcessor(), optimizer=optimizer,
+                 scheduler=scheduler, device=device, amp_dtype=amp)
+    train.train_epoch(training.Run(images=x[: batch * 3], targets=y[: batch * 3], **parts), 0)  # warm-up
+    result = train.train_epoch(training.Run(images=x[: batch * steps], targets=y[: batch * steps], **parts), 1)
     return result["images_per_second"], (str(amp) if amp else "fp32")
 
 
 def data_pipeline_seconds(images: np.ndarray, batch: int, steps: int) -> float:
     """Seconds per batch of train.py's augmentation + normalisation alone."""
     x = torch.from_numpy(images[: batch * steps])
-    generator = torch.Generator().manual_seed(0)
+    generator, processor = torch.Generator().manual_seed(0), FaceProcessor()
     times = []
     for index in torch.split(torch.randperm(len(x), generator=generator), batch):
         start = time.perf_counter()
         faces = augment_batch(x[index].unsqueeze(1).float().div_(255), AugmentConfig(), generator)
-        normalize(faces, [0.5], [0.5]).contiguous(memory_format=torch.channels_last)
+        processor.normalize(faces).contiguous(memory_format=torch.channels_last)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, YuNetFaceDetector  # noqa: E402
 from fer_model.batch import BatchPredictor, frame_recognizer  # noqa: E402
-from fer_model.preprocess import normalize, resize_face  # noqa: E402
+from fer_model.preprocess import resize_face  # noqa: E402
 
 
 def write_clip(path: Path, seconds: float, fps: int = 30) -> Path:
@@ -45,7 +45,7 @@ def write_clip(path: Path, seconds: float, fps: int = 30) -> Path:
 
 
 @torch.inference_mode()
-def naive(path: Path, model: FERNet) -> tuple[int, int]:
+def naive(path: Path, model: FERNet, processor) -> tuple[int, int]:
     detector = YuNetFaceDetector()
     capture = cv2.VideoCapture(str(path))
     frames = faces = 0
@@ -56,7 +56,7 @@ def naive(path: Path, model: FERNet) -> tuple[int, int]:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         for box in detector.detect(frame[:, :, ::-1]):  # BGR -> RGB
             crop = resize_face(np.ascontiguousarray(gray[box.y:box.y + box.h, box.x:box.x + box.w]), model.image_size)
-            model(normalize(torch.from_numpy(crop[None].copy()), model.mean, model.std)).softmax(1)
+            model(processor.normalize(crop[None].copy())).softmax(1)
             faces += 1
         frames += 1
     capture.release()
@@ -76,12 +76,12 @@ def main() -> None:
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
     args = parser.parse_args()
     recognizer = EmotionRecognizer.from_pretrained(args.model)
-    model = FERNet.from_pretrained(args.model)
+    model, processor = recognizer.model, recognizer.processor
     with tempfile.TemporaryDirectory() as folder:
         clip = write_clip(Path(folder) / "clip.mp4", args.seconds)
         print(f"clip: 640x480, 30 frames/s, {args.seconds:g} s; torch threads {torch.get_num_threads()}")
         results = {}
-        for name, run in (("(a) naive YuNet + FERNet loop", lambda: naive(clip, model)),
+        for name, run in (("(a) naive YuNet + FERNet loop", lambda: naive(clip, model, processor)),
                           ("(b) predict (BatchPredictor)", lambda: packaged(clip, recognizer))):
             start = time.perf_counter()
             frames, faces = run()

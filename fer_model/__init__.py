@@ -7,7 +7,8 @@ from .data import DataError, FERData, default_data_path, load_fer2013
 from .labels import FER2013_LABELS
 from .model import FERNet, ModelLoadError
 from .inference import EmotionRecognizer, FacePrediction
-from .preprocess import ImageError, load_image, normalize, preprocess, to_grayscale
+from .preprocess import ImageError, load_image, to_grayscale
+from .processor import FaceProcessor
 
 from .shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS, resolve_model
 
@@ -20,6 +21,6 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 __all__ = [
     "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "SHIPPED_MODELS", "EXAMPLES", "resolve_model", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",
     "YuNetFaceDetector", "DetectorError", "DataError", "FERData", "FERNet", "ImageError",
-    "ModelLoadError", "default_data_path", "load_fer2013", "load_image", "normalize", "preprocess",
+    "FaceProcessor", "ModelLoadError", "default_data_path", "load_fer2013", "load_image",
     "to_grayscale",
 ]

@@ -146,8 +146,7 @@ def frame_recognizer(recognizer: EmotionRecognizer, side: int = VIDEO_DETECT_SID
 
     processor = recognizer.processor.single_view() if single_view else recognizer.processor
     detector = YuNetFaceDetector(max_side=side, retry_pad=0)  # a frame is a scene, never a tight crop of a face
-    return EmotionRecognizer(recognizer.model, processor, detector, crop_side=recognizer.crop_side,
-                             device=recognizer.device)
+    return EmotionRecognizer(recognizer.model, processor, detector, device=recognizer.device)
 
 
 def video_info(path: Path) -> tuple[int, float]:

@@ -11,6 +11,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .model import HUB_METADATA, atomic_write
 from .records import read_training
+from .train_config import SELECTIONS, selection_score, teacher_list
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 DATASET = {"dataset_type": "fer2013", "dataset_name": "FER-2013"}
@@ -40,15 +41,6 @@ def card_data(results: dict, model_name: str) -> ModelCardData:
         datasets=["fer2013", "ferplus"] if crowd else ["fer2013"], metrics=["accuracy", "f1"], eval_results=evals,
     )
 
-
-# train.py --select: the PublicTest score that chose the checkpoint, in words and from a log.csv row.
-SELECTION = {"f1": "macro-F1", "crowd": "FER+ majority accuracy",
-             "both": "mean of macro-F1 (original labels) and FER+ majority accuracy"}
-SELECTION_SCORE = {
-    "f1": lambda row: float(row["val_macro_f1"]),
-    "crowd": lambda row: float(row["val_crowd_accuracy"]),
-    "both": lambda row: (float(row["val_macro_f1"]) + float(row["val_crowd_accuracy"])) / 2,
-}
 
 
 # The last commit whose train.py drew all randomness from one seed (runs recorded before it need it).
@@ -87,8 +79,7 @@ COPY = "{config.json,preprocessor_config.json,model.safetensors,training_config.
 
 def _teachers(stage: dict) -> list[tuple[str, dict | None]]:
     """(path, training config or None) of each --teacher model of a stage."""
-    paths = [path.strip() for path in stage["teacher"].split(",")] if stage.get("teacher") else []
-    return list(zip(paths, stage.get("teacher_training_configs") or []))
+    return list(zip(teacher_list(stage.get("teacher")), stage.get("teacher_training_configs") or []))
 
 
 def _copy(source: str, target: str) -> str:
@@ -193,9 +184,9 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
     chain = stages(training)
     runs = lineage(chain, training.get("soup"))
     model_config = json.loads((model_dir / "config.json").read_text())
-    selection = SELECTION[training.get("select", "f1")]
-    score = SELECTION_SCORE[training.get("select", "f1")]
-    best = max(log, key=score) if log else None
+    select = training.get("select", "f1")
+    selection = SELECTIONS[select][0]
+    best = max(log, key=lambda row: selection_score(row, select)) if log else None
     source = (training.get("soup") or {}).get("out") or training.get("out")  # the folder the weights were written to
 
     def link(path: Path) -> str:
@@ -210,7 +201,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         training=training,
         epochs_run=len(log),
         best=best,
-        best_score=score(best) if best else None,
+        best_score=selection_score(best, select) if best else None,
         selection=selection,
         train_commands=reproduce_commands(chain, training.get("soup")),
         soup=soup_parts(training, chain),

@@ -88,6 +88,10 @@ def default_data_path(checkout: str | os.PathLike = CHECKOUT) -> Path | None:
     return shared_path("fer2013", "fer2013.csv.gz", checkout=checkout)
 
 
+# What train.py, evaluate.py and soup.py say when there is no --data and no shared copy to default to.
+DATA_REQUIRED = "--data is required: no FER-2013 CSV found at the default location"
+
+
 def default_wild_path(checkout: str | os.PathLike = CHECKOUT) -> Path | None:
     """The shared labelled photos beside a checkout (`../shared/wild_faces`, labels.csv inside), or None."""
     return shared_path("wild_faces", "labels.csv", checkout=checkout) and shared_path("wild_faces", checkout=checkout)

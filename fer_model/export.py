@@ -39,7 +39,7 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, opset: int = 1
     for name in COPIED:
         if (source / name).is_file() and (source / name).resolve() != (out / name).resolve():
             shutil.copyfile(source / name, out / name)
-    example = torch.zeros(2, len(network.mean), network.image_size, network.image_size)
+    example = torch.zeros(2, network.in_channels, network.image_size, network.image_size)
     batch = torch.export.Dim("batch", min=1)
 
     def write(path: str) -> None:
@@ -54,7 +54,8 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, opset: int = 1
 
 class OnnxNetwork:
     """An exported FERNet run by onnxruntime, standing in for the torch network in
-    :func:`fer_model.inference.predict_logits` (it carries the config's labels, size, mean and std)."""
+    :func:`fer_model.inference.predict_logits` (it carries the config's labels and input size; the
+    processor normalises its input as for torch)."""
 
     def __init__(self, folder: str | os.PathLike, threads: int = 0) -> None:
         try:
@@ -64,8 +65,8 @@ class OnnxNetwork:
         path = Path(folder) / ONNX_NAME
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such file; write it with `fer-model export MODEL --out {folder}`")
-        config = FERNet.from_pretrained(folder)  # the labels, size and normalisation the file was exported with
-        self.labels, self.image_size, self.mean, self.std = config.labels, config.image_size, config.mean, config.std
+        config = FERNet.from_pretrained(folder)  # the labels and size the file was exported with
+        self.labels, self.image_size, self.in_channels = config.labels, config.image_size, config.in_channels
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3  # errors only

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import CHECKOUT, DataError, FERData, shared_path
+from .data import CHECKOUT, DataError, FERData, default_data_path, shared_path
 from .labels import FER2013_LABELS
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
@@ -39,6 +39,15 @@ FERPLUS_NAMES = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy"
 def default_ferplus_path(checkout: str | os.PathLike = CHECKOUT) -> Path | None:
     """The shared FER+ votes beside a checkout (`../shared/ferplus/fer2013new.csv`), or None."""
     return shared_path("ferplus", "fer2013new.csv", checkout=checkout)
+
+
+def votes_beside(data: str | os.PathLike | None) -> str | None:
+    """The default --ferplus of a command given `data`: the shared votes when `data` is the shared
+    FER-2013 CSV they are row-aligned with, else None (votes for another CSV must be named)."""
+    default_data, default_votes = default_data_path(), default_ferplus_path()
+    if data is None or default_data is None or default_votes is None:
+        return None
+    return str(default_votes) if Path(data).resolve() == default_data.resolve() else None
 
 
 def read_votes(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,35 +14,38 @@ import torch
 from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .model import FERNet, ModelLoadError
 from .saliency import grad_cam
-from .preprocess import ImageLike, load_image, normalize, to_grayscale, to_rgb
+from .preprocess import ImageLike, load_image, to_grayscale, to_rgb
 from .processor import FaceProcessor
 
 
 @torch.inference_mode()
-def predict_logits(model: FERNet, faces: np.ndarray | torch.Tensor, batch_size: int = 64,
+def predict_logits(model: FERNet, inputs: torch.Tensor, batch_size: int = 64,
                    device: str | torch.device | None = None) -> torch.Tensor:
-    """Logits (N, classes), float32 on the CPU, of uint8 model inputs (N, size, size).
+    """Logits (N, classes), float32 on the CPU, of the network's input (N, 1, size, size) as
+    :class:`FaceProcessor` makes it (`processor(gray, boxes).pixel_values`, `crop_inputs`,
+    `normalize`).
 
     The one forward pass behind every prediction: the recognizer, evaluation, training's
     validation and the app. Runs in eval mode (restoring the model's mode after) and in
     channels_last layout (measured faster for these convolutions in bench/inference.py), in
     batches of 64 (larger ones spend their time allocating activations: PrivateTest took 14 s in
     batches of 512 and 9 s in batches of 64 on a 2-core Xeon). An exported network
-    (:class:`fer_model.export.OnnxNetwork`) gets the same normalised batches through onnxruntime.
+    (:class:`fer_model.export.OnnxNetwork`) gets the same batches through onnxruntime.
     """
+    inputs = torch.as_tensor(inputs)
+    if not inputs.is_floating_point():
+        raise TypeError(f"predict_logits takes the processor's float input, not {inputs.dtype} pixels: "
+                        "pass processor.normalize(faces) (or processor.crop_inputs(faces))")
     if not isinstance(model, torch.nn.Module):  # the onnxruntime backend
-        faces = torch.as_tensor(faces)
-        outputs = [model.logits(normalize(faces[start:start + batch_size], model.mean, model.std))
-                   for start in range(0, len(faces), batch_size)]
+        outputs = [model.logits(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)]
         return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
-    faces = torch.as_tensor(faces)
     outputs = []
-    for start in range(0, len(faces), batch_size):
-        batch = normalize(faces[start:start + batch_size].to(device), model.mean, model.std)
-        outputs.append(model(batch.contiguous(memory_format=torch.channels_last)).float().cpu())
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+        outputs.append(model(batch).float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
 
@@ -50,9 +53,8 @@ def predict_logits(model: FERNet, faces: np.ndarray | torch.Tensor, batch_size: 
 def predict_crops(model: FERNet, processor: FaceProcessor, faces: list[np.ndarray] | np.ndarray,
                   batch_size: int = 64) -> np.ndarray:
     """Probabilities (N, classes) of framed grayscale face crops through `processor`: its test-time
-    views, temperature and prior (``processor.single_view()`` for the model alone)."""
-    logits = predict_logits(model, processor.crop_views(faces), batch_size)
-    return processor.probabilities(logits)
+    views, normalisation, temperature and prior (``processor.single_view()`` for the model alone)."""
+    return processor.probabilities(predict_logits(model, processor.crop_inputs(faces), batch_size))
 
 
 @dataclass
@@ -100,25 +102,22 @@ class EmotionRecognizer:
         >>> [(p.label, round(p.score, 2)) for p in recognizer.predict("photo.jpg")]
 
     Args:
-        model: a FERNet; its config gives labels, input size and normalisation.
-        processor: crop, views, temperature and prior (default: one plain crop, T = 1, no prior).
+        model: a FERNet; its config gives the labels.
+        processor: the input transform and the reading of the logits (crop, views, normalisation,
+            temperature, prior; default: one plain crop, T = 1, no prior).
         detector: a :class:`FaceDetector`; None classifies the whole image as one face.
-        crop_side: images no larger than this on both sides are taken as face crops already (as
-            FER-2013's 48x48 faces are) and classified whole, without detection.
         prior: the class prior to assume ("trained", "balanced", "everyday" or one probability per
             label); None keeps the processor's.
     """
 
     def __init__(self, model: FERNet, processor: FaceProcessor | None = None, detector: FaceDetector | None = None,
-                 crop_side: int = 96, device: Union[str, torch.device] = "cpu",
-                 prior: str | list[float] | None = None) -> None:
+                 device: Union[str, torch.device] = "cpu", prior: str | list[float] | None = None) -> None:
         self.device = torch.device(device)
         if isinstance(model, torch.nn.Module):
             model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.model = model
         self.processor = (processor or FaceProcessor(image_size=model.image_size)).with_prior(prior)
         self.detector = detector
-        self.crop_side = crop_side
 
     @classmethod
     def from_pretrained(cls, path: Union[str, os.PathLike, None] = None, detector: FaceDetector | None = None,
@@ -126,7 +125,8 @@ class EmotionRecognizer:
         """Load a saved model and its processor (a folder, a shipped model's short name such as
         "fernet-fer2013", or a Hub id; default: the default shipped model) and the shipped YuNet
         face detector. `backend="onnx"` runs the network of a folder written by `fer-model export`
-        through onnxruntime instead of torch (same crop, views, calibration and prior). Keyword arguments (`prior`, `device`, `crop_side`) go to the constructor."""
+        through onnxruntime instead of torch (same crop, views, calibration and prior). Keyword arguments
+        (`prior`, `device`) go to the constructor."""
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         model, processor = load_pretrained(path)
@@ -157,24 +157,24 @@ class EmotionRecognizer:
 
     def find_faces(self, image: Union[ImageLike, str, os.PathLike, bytes]) -> tuple[np.ndarray, list[Box]]:
         """The grayscale image and the boxes of its faces, as :meth:`predict` finds them (none for an
-        image no larger than `crop_side`, which is taken as a face crop)."""
+        image no larger than the processor's `crop_side`, which is taken as a face crop)."""
         if isinstance(image, (str, os.PathLike, bytes)):
             image = load_image(image)
         gray = to_grayscale(image)
-        if self.detector is None or max(gray.shape) <= self.crop_side:
+        if self.detector is None or self.processor.is_face_crop(gray):
             return gray, []
         return gray, self.detector.detect(to_rgb(image))  # detectors get colour: YuNet was trained on it
 
     def predict_boxes(self, gray: np.ndarray, boxes: list[Box], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for the faces at `boxes` of a grayscale image (H, W), or for the whole
         image when `boxes` is empty (taken as a framed face crop)."""
-        boxes, face_found, views = self.views(gray, boxes)
-        probabilities = self.processor.probabilities(predict_logits(self.model, views, device=self.device))
-        results = [self._result(box, row, face_found) for box, row in zip(boxes, probabilities)]
         if saliency and not isinstance(self.model, torch.nn.Module):
             raise ValueError("saliency (Grad-CAM) needs the torch backend: it reads the network's gradients")
-        if saliency:  # of view 0 of each face: the plain crop (FaceProcessor.face_views)
-            plain = normalize(torch.from_numpy(views[::self.processor.views_per_face]), self.model.mean, self.model.std)
+        inputs = self.processor(gray, boxes)
+        probabilities = self.processor.probabilities(predict_logits(self.model, inputs.pixel_values, device=self.device))
+        results = [self._result(box, row, inputs.face_found) for box, row in zip(inputs.boxes, probabilities)]
+        if saliency:  # of view 0 of each face, the plain crop, from the same input as the probabilities
+            plain = inputs.pixel_values[::self.processor.views_per_face]
             plain = plain.to(self.device).contiguous(memory_format=torch.channels_last)
             maps = grad_cam(self.model, plain, torch.from_numpy(probabilities.argmax(1))).cpu().numpy()
             for result, heatmap in zip(results, maps):
@@ -186,25 +186,16 @@ class EmotionRecognizer:
         """[image][prior] -> what :meth:`predict` returns, for many images at once: each image is
         read and searched as `predict` does, and their model inputs go through the network in
         shared batches (much faster than one call per image on a CPU)."""
-        found = [self.views(*self.find_faces(image)) for image in images]
-        logits = predict_logits(self.model, np.concatenate([views for _, _, views in found]), batch_size, self.device)
+        found = [self.processor(*self.find_faces(image)) for image in images]
+        logits = predict_logits(self.model, torch.cat([inputs.pixel_values for inputs in found]), batch_size,
+                                self.device)
         results, start = [], 0
-        for boxes, face_found, views in found:
-            mine, start = logits[start:start + len(views)], start + len(views)
-            results.append([[self._result(box, row, face_found) for box, row in
-                             zip(boxes, self.processor.with_prior(prior).probabilities(mine))] for prior in priors])
+        for inputs in found:
+            mine, start = logits[start:start + len(inputs.pixel_values)], start + len(inputs.pixel_values)
+            results.append([[self._result(box, row, inputs.face_found) for box, row in
+                             zip(inputs.boxes, self.processor.with_prior(prior).probabilities(mine))]
+                            for prior in priors])
         return results
-
-    def views(self, gray: np.ndarray, boxes: list[Box]) -> tuple[list[Box], bool, np.ndarray]:
-        """(boxes, whether a face was found, the model inputs (N * V, size, size)) of the faces at
-        `boxes`, or of the whole image taken as a face crop when there are none."""
-        face_found = bool(boxes)
-        if face_found:
-            views = np.concatenate([self.processor.face_views(gray, box) for box in boxes])
-        else:
-            boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
-            views = self.processor.crop_views([gray])
-        return boxes, face_found, views
 
     def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
         """Probabilities (N, classes) for framed grayscale face crops of any size, in one batch."""
@@ -229,7 +220,11 @@ def load_pretrained(path: Union[str, os.PathLike, None] = None) -> tuple[FERNet,
         raise ModelLoadError(f"the shipped model is missing at {path}; reinstall fer_model, train one with "
                              "train.py or pass the path of a saved model")
     model = FERNet.from_pretrained(path)
-    return model, FaceProcessor.from_pretrained(path if Path(path).is_dir() else _hub_folder(str(path)))
+    processor = FaceProcessor.from_pretrained(path if Path(path).is_dir() else _hub_folder(str(path)))
+    if len(processor.mean) != model.in_channels:
+        raise ModelLoadError(f"{path}: the processor normalises {len(processor.mean)} channel(s) (mean {processor.mean}) "
+                             f"but the network takes {model.in_channels}")
+    return model, processor
 
 
 def _hub_folder(repo_id: str) -> Path:

@@ -20,9 +20,10 @@ from .errors import ModelLoadError
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
-# Inference settings that folders written before preprocessor_config.json kept in config.json
-# (fer_model.processor reads them from there; the network ignores them).
-LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature")
+# Processor settings that config.json files of earlier releases carried (before
+# preprocessor_config.json, and mean/std until it held the whole transform): FaceProcessor reads
+# them from there, the network ignores them.
+LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature", "mean", "std")
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -51,29 +52,29 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
     -> Flatten (9216) -> Linear 512 -> ReLU -> Dropout(0.5) -> Linear 7 logits.
 
     Every constructor argument is plain JSON and is written to `config.json`, so whoever loads
-    the weights knows the label order, input size and normalisation without reading a script.
+    the weights knows the label order and the input size the layers are built for without
+    reading a script.
 
     Args:
         labels: class names in output order (FER-2013's order by default).
-        image_size: side of the square grayscale input.
-        mean: per-channel mean subtracted from pixels scaled to [0, 1].
-        std: per-channel standard deviation pixels are divided by after that.
+        image_size: side of the square input; it sets the classifier's width, and it is the one
+            record of the size (the processor reads it from here).
+        in_channels: channels of the input (1: grayscale).
         channels: output channels of the conv blocks.
         hidden_size: width of the hidden fully connected layer.
         conv_dropout: Dropout2d probability after the conv blocks.
         fc_dropout: dropout probability before the output layer.
 
-    How faces are cropped, which test-time views are averaged, the temperature and the class
-    prior are inference settings, not the network's: :class:`fer_model.processor.FaceProcessor`,
-    saved beside the weights as `preprocessor_config.json`.
+    The whole input transform (crop, views, normalisation) and what becomes of the logits
+    (temperature, class prior) belong to :class:`fer_model.processor.FaceProcessor`, saved beside
+    the weights as `preprocessor_config.json`.
     """
 
     def __init__(
         self,
         labels: list[str] = list(FER2013_LABELS),
         image_size: int = 48,
-        mean: list[float] = [0.5],
-        std: list[float] = [0.5],
+        in_channels: int = 1,
         channels: list[int] = [64, 128, 256],
         hidden_size: int = 512,
         conv_dropout: float = 0.25,
@@ -83,9 +84,8 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         if image_size % (2 ** len(channels)):
             raise ValueError(f"image_size {image_size} must be divisible by {2 ** len(channels)}")
         self.labels = list(labels)
-        self.image_size = image_size
-        self.mean, self.std = list(mean), list(std)
-        widths = [len(self.mean), *channels]
+        self.image_size, self.in_channels = image_size, in_channels
+        widths = [in_channels, *channels]
         self.features = nn.Sequential(*[_conv_block(i, o) for i, o in zip(widths, widths[1:])])
         side = image_size // 2 ** len(channels)
         self.head = nn.Sequential(
@@ -107,11 +107,6 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    @property
-    def preprocessing(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`fer_model.preprocess` that match this model."""
-        return {"mean": self.mean, "std": self.std, "image_size": self.image_size}
 
     @property
     def config(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""The one preprocessing path: any image -> grayscale 48x48 -> normalised tensor (N, 1, 48, 48).
+"""Image reading and the pixel operations under FaceProcessor: any image -> RGB or grayscale
+arrays, the crop of a face box (scaled, shifted, turned) and its resizing to the model's side.
 
-Training, evaluation, inference and the app all call :func:`normalize` (training after its
-batched augmentation, the others through :func:`preprocess`), with mean and std read from the
-model's config, so the numbers a model sees never depend on which script feeds it.
+FaceProcessor (fer_model.processor) composes them and normalises the result, with its own
+mean, std and size, so the numbers a model sees never depend on which entry point feeds it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import warnings
 from typing import Sequence, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
@@ -188,30 +187,3 @@ def face_views(gray: np.ndarray, box: tuple[int, int, int, int], size: int, crop
         if flip:
             views.append(face[:, ::-1])
     return np.ascontiguousarray(np.stack(views))
-
-
-def normalize(faces: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 faces (N, H, W) or (N, 1, H, W), or floats already in [0, 1] -> normalised float32 (N, 1, H, W)."""
-    if faces.dtype == torch.uint8:
-        faces = faces.float().div_(255.0)
-    if faces.ndim == 3:
-        faces = faces.unsqueeze(1)
-    mean_t = torch.as_tensor(mean, dtype=faces.dtype, device=faces.device).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=faces.dtype, device=faces.device).view(1, -1, 1, 1)
-    return (faces - mean_t) / std_t
-
-
-def preprocess(
-    images: Union[ImageLike, Sequence[ImageLike]],
-    mean: Sequence[float],
-    std: Sequence[float],
-    image_size: int = 48,
-) -> torch.Tensor:
-    """Images (one, or a list) of any size and mode -> the model's input (N, 1, size, size).
-
-    Pass the model config's values: ``preprocess(img, **model.preprocessing)``.
-    """
-    if isinstance(images, (Image.Image, np.ndarray)):
-        images = [images]
-    faces = np.stack([resize_face(to_grayscale(image), image_size) for image in images])
-    return normalize(torch.from_numpy(faces), mean, std)

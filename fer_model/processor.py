@@ -1,9 +1,16 @@
-"""FaceProcessor: how a detected face becomes model inputs and how the model's logits become the
-probabilities a user sees. It lives beside the weights in `preprocessor_config.json`, as Hugging
-Face keeps an image processor beside `config.json`; the network config describes the network.
+"""FaceProcessor: the whole way from a grayscale image to model inputs, and from the model's
+logits to the probabilities a user sees. It lives beside the weights in `preprocessor_config.json`,
+as Hugging Face keeps an image processor (size, mean, std) beside `config.json`; the network
+config describes the network, and holds the input size its layers are built for (the processor
+reads it from there: one record of it).
 
-    face box --crop_scale, crop_shift, align_eyes, tta_scales, tta_flip--> views (V, 48, 48) --FERNet--> logits (V, 7)
+    image --no larger than crop_side: already a face crop--> the whole image as one face
+    face box --crop_scale, crop_shift, align_eyes, tta_scales, tta_flip--> views (V, 48, 48) uint8
+      --(x / 255 - mean) / std--> pixel values (V, 1, 48, 48) --FERNet--> logits (V, 7)
       --/ temperature, + log(prior / trained_prior)--> softmax --mean over the V views--> (7,)
+
+Every entry point goes through these calls: the recognizer and the app (`__call__`), evaluation
+(`crop_inputs`), training (`normalize` on the augmented batches).
 
 The class prior is a logit adjustment (Menon et al., "Long-tail learning via logit adjustment",
 ICLR 2021): the model's calibrated posterior assumes the class distribution it was trained on
@@ -39,11 +46,26 @@ PRIOR_NAMES = ("trained", "balanced", "everyday")
 
 
 @dataclass
+class FaceInputs:
+    """What FaceProcessor makes of one image: the faces' boxes (the whole image when none was
+    found), whether a face was found, and the network's input (N * views_per_face, 1, size, size)."""
+
+    boxes: list[Box]
+    face_found: bool
+    pixel_values: torch.Tensor
+
+
+@dataclass
 class FaceProcessor:
     """Crop, test-time views, calibration and class prior of a model (see the module docstring).
 
     Attributes:
-        image_size: side of the model's square input.
+        image_size: side of the model's square input; not saved here: read from the network's
+            config.json, which builds its layers for it (an older file's copy is checked against it).
+        mean: per-channel mean subtracted from pixels scaled to [0, 1].
+        std: per-channel standard deviation the pixels are then divided by.
+        crop_side: an image no larger than this on both sides is taken as a face crop already (as
+            FER-2013's 48x48 faces are) and classified whole, without looking for faces.
         crop_scale: side of the square cropped around a detected face, relative to the longer side
             of the detector's box.
         crop_shift: (x, y) offset of that square's centre from the box's centre, in units of the
@@ -62,6 +84,9 @@ class FaceProcessor:
     """
 
     image_size: int = 48
+    mean: list[float] = field(default_factory=lambda: [0.5])
+    std: list[float] = field(default_factory=lambda: [0.5])
+    crop_side: int = 96
     crop_scale: float = 1.0
     crop_shift: list[float] = field(default_factory=lambda: [0.0, 0.0])
     align_eyes: bool = False
@@ -78,6 +103,9 @@ class FaceProcessor:
         if self.temperature <= 0:
             raise ProcessorError(f"temperature must be positive, not {self.temperature}")
         self.crop_scale, self.temperature = float(self.crop_scale), float(self.temperature)
+        if len(self.mean) != len(self.std) or not self.mean or min(self.std) <= 0:
+            raise ProcessorError(f"mean ({self.mean}) and std ({self.std}) must be one number per channel, std positive")
+        self.mean, self.std = [float(v) for v in self.mean], [float(v) for v in self.std]
         if len(self.crop_shift) != 2:
             raise ProcessorError(f"crop_shift must be two numbers (x, y), not {self.crop_shift}")
         self.crop_shift, self.align_eyes = [float(v) for v in self.crop_shift], bool(self.align_eyes)
@@ -87,7 +115,39 @@ class FaceProcessor:
                 setattr(self, name, _distribution(getattr(self, name), name))
         self.prior_vector()  # refuse an unknown name or a bad vector now, not at the first prediction
 
-    # ----------------------------------------------------------------------------------- views
+    # ----------------------------------------------------------------------------------- inputs
+
+    def __call__(self, gray: np.ndarray, boxes: Sequence[Box]) -> FaceInputs:
+        """The model inputs of the faces at `boxes` of a grayscale image (H, W), or of the whole
+        image taken as a framed face crop when there are none (no face found, or an image no
+        larger than `crop_side`, which is not searched)."""
+        face_found = bool(boxes)
+        if face_found:
+            views = np.concatenate([self.face_views(gray, box) for box in boxes])
+        else:
+            boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
+            views = self.crop_views([gray])
+        return FaceInputs(list(boxes), face_found, self.normalize(views))
+
+    def is_face_crop(self, gray: np.ndarray) -> bool:
+        """Whether an image is small enough to be a face crop already (not searched for faces)."""
+        return max(gray.shape[:2]) <= self.crop_side
+
+    def normalize(self, faces: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 faces (N, H, W) or (N, 1, H, W), or floats already in [0, 1] (the augmented
+        training batches) -> the network's float32 input (N, 1, H, W): (x - mean) / std."""
+        faces = torch.as_tensor(faces)
+        faces = faces.float().div_(255.0) if faces.dtype == torch.uint8 else faces.float()
+        if faces.ndim == 3:
+            faces = faces.unsqueeze(1)
+        mean = torch.tensor(self.mean, device=faces.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=faces.device).view(1, -1, 1, 1)
+        return (faces - mean) / std
+
+    def crop_inputs(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
+        """The network's input (N * V, 1, size, size) of framed face crops (FER-2013 rows)."""
+        return self.normalize(self.crop_views(faces))
+
 
     @property
     def views_per_face(self) -> int:
@@ -117,6 +177,10 @@ class FaceProcessor:
         return self if prior is None else dataclasses.replace(self, prior=prior if isinstance(prior, str) else list(prior))
 
     # ----------------------------------------------------------------------------- probabilities
+
+    def prior_names(self) -> list[str]:
+        """The named priors this model offers: "everyday" only with an everyday_prior."""
+        return [name for name in PRIOR_NAMES if name != "everyday" or self.everyday_prior is not None]
 
     def prior_vector(self, prior: str | Sequence[float] | None = None) -> np.ndarray | None:
         """The class distribution `prior` (default: this processor's) as a vector, or None for "trained"."""
@@ -164,7 +228,10 @@ class FaceProcessor:
     # ------------------------------------------------------------------------------------ files
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What preprocessor_config.json holds: every setting but image_size (config.json's)."""
+        values = dataclasses.asdict(self)
+        del values["image_size"]
+        return values
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write `folder/preprocessor_config.json` (atomically)."""
@@ -173,18 +240,22 @@ class FaceProcessor:
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "FaceProcessor":
-        """The processor saved in a model folder. A folder in the older layout (crop, views and
-        temperature inside config.json, no preprocessor_config.json) loads with those values."""
+        """The processor saved in a model folder, with the input size of its config.json. Folders
+        of earlier releases load with the settings their config.json carried (crop, views and
+        temperature before preprocessor_config.json existed; mean and std until it held them);
+        a preprocessor_config.json that records another image_size than config.json is refused."""
         folder = Path(folder)
-        path = folder / PROCESSOR_NAME
-        source = path if path.is_file() else folder / CONFIG_NAME
-        try:
-            values = json.loads(source.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ModelLoadError(f"{source}: not a readable processor config ({error})") from error
-        if source != path:  # the older layout, or a bare network folder: the settings config.json has
-            values = {"image_size": values.get("image_size", 48),
-                      **{key: values[key] for key in LEGACY_KEYS if key in values}}
+        path, config_path = folder / PROCESSOR_NAME, folder / CONFIG_NAME
+        if not path.is_file() and not config_path.is_file():
+            raise ModelLoadError(f"{folder}: neither {PROCESSOR_NAME} nor {CONFIG_NAME} is there")
+        network, values = _read_json(config_path), _read_json(path)
+        source = path if path.is_file() else config_path
+        size = network.get("image_size", 48)
+        if values.get("image_size", size) != size:
+            raise ModelLoadError(f"{path}: image_size {values['image_size']} but {config_path} builds the network "
+                                 f"for {size}; remove the entry (config.json's is the one that counts)")
+        values = {**{key: network[key] for key in LEGACY_KEYS if key in network and key not in values},
+                  **values, "image_size": size}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -193,6 +264,16 @@ class FaceProcessor:
             return cls(**values)
         except (ProcessorError, TypeError, ValueError) as error:
             raise ModelLoadError(f"{source}: {error}") from error
+
+
+def _read_json(path: Path) -> dict:
+    """A config file's entries ({} where there is no such file)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path}: not a readable processor config ({error})") from error
 
 
 def _distribution(values: Sequence[float], name: str) -> list[float]:
@@ -230,18 +311,3 @@ def parse_prior(text: str) -> str | list[float]:
     except (ValueError, ProcessorError) as error:
         raise argparse.ArgumentTypeError(f"{text!r} is not {', '.join(PRIOR_NAMES)} or comma-separated positive "
                                          f"probabilities, one per label") from error
-
-
-def training_prior(targets: np.ndarray, classes: int, class_weights: np.ndarray | None = None,
-                   label_smoothing: float = 0.0) -> list[float]:
-    """The class distribution a cross-entropy loss teaches (Menon et al. 2021), to store as
-    `trained_prior`: the frequencies of the targets (class indices (N,) or distributions
-    (N, classes); a class without any counts as one), times the loss's class weights, with label
-    smoothing's uniform share mixed in."""
-    targets = np.asarray(targets)
-    counts = targets.sum(0) if targets.ndim == 2 else np.bincount(targets, minlength=classes)
-    counts = np.where(counts > 0, counts, 1.0).astype(np.float64)  # a class never seen counts once: no prior is 0
-    counts = counts * (1.0 if class_weights is None else np.asarray(class_weights, dtype=np.float64))
-    prior = counts / counts.sum()
-    return ((1 - label_smoothing) * prior + label_smoothing / classes).tolist()
-

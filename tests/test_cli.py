@@ -11,7 +11,6 @@ from fer_model.cli import run
 
 
 @pytest.mark.parametrize("script, argv, says", [
-    ("app", ["--model", "no/such/model"], "no such model folder"),
     ("evaluate", ["--model", "no/such/model"], "no such model folder"),
     ("train", ["--data", "no/such/fer2013.csv", "--out", "{tmp}/run"], "FER-2013 data not found"),
 ])
@@ -23,6 +22,14 @@ def test_a_wrong_path_gets_one_line_and_status_2(script, argv, says, tmp_path, c
     assert exit.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
+
+
+def test_the_app_with_a_wrong_model_says_so_in_one_line_and_exits_2():
+    # app.py builds its page at import (the module-level `demo`), so it is run as a process.
+    run = subprocess.run([sys.executable, "app.py", "--model", "no/such/model"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=180)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and "no such model folder" in lines[0], run.stderr[-2000:]
 
 
 def test_a_real_process_exits_2_and_debug_shows_the_traceback():

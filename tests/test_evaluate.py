@@ -14,6 +14,7 @@ import evaluate
 from fer_model import FERNet
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
 from fer_model import hub
+from fer_model.__main__ import main as console_main
 from fer_model.processor import FaceProcessor, update_processor
 
 NAMES = ["a", "b", "c"]
@@ -238,7 +239,7 @@ def test_push_without_login_is_one_line_and_status_2(untrained_model, monkeypatc
 
     monkeypatch.setattr(hub, "get_token", lambda: None)
     with pytest.raises(SystemExit) as exit:
-        run(hub.main, ["push", str(untrained_model), "me/fernet"])
+        run(console_main, ["push", str(untrained_model), "me/fernet"])
     error = capsys.readouterr().err
     assert exit.value.code == 2 and error.count("\n") == 1 and "not logged in" in error
 

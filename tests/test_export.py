@@ -26,8 +26,9 @@ def test_the_export_is_a_complete_model_folder(exported):
 
 def test_onnxruntime_matches_torch_on_real_publictest_rows(exported, fer_data):
     faces = fer_data.split("PublicTest", limit=300).images
-    model, _ = load_pretrained(exported)
-    ours, theirs = predict_logits(model, faces), predict_logits(OnnxNetwork(exported), faces)
+    model, processor = load_pretrained(exported)
+    inputs = processor.normalize(faces)
+    ours, theirs = predict_logits(model, inputs), predict_logits(OnnxNetwork(exported), inputs)
     assert ours.shape == theirs.shape == (300, 7)  # batches of 64 and a last one of 44: the batch is dynamic
     assert (torch.softmax(ours, 1) - torch.softmax(theirs, 1)).abs().max() < 1e-4
 

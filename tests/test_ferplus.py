@@ -96,16 +96,16 @@ def test_train_learns_from_the_votes_and_records_both_benchmarks(tmp_path, fer_c
     state = train.main(["--data", str(fer_csv), "--ferplus", str(ferplus_csv), "--cache-dir", str(fer_cache),
                         "--out", str(out), "--epochs", "1", "--limit", "300", "--crowd-weight", "0.5",
                         "--select", "both", "--class-weights", "sqrt", "--ema", "0.9"])
-    row = state["history"][0]
+    row = state.history[0]
     assert 0 <= row["val_crowd_accuracy"] <= 1 and row["val_crowd_nll"] > 0
-    assert state["best_score"] == pytest.approx((row["val_macro_f1"] + row["val_crowd_accuracy"]) / 2)
+    assert state.best_score == pytest.approx((row["val_macro_f1"] + row["val_crowd_accuracy"]) / 2)
     processor = FaceProcessor.from_pretrained(out)
     assert processor.everyday_prior is not None and sum(processor.trained_prior) == pytest.approx(1)
     # the crowd's neutral-heavy votes raise neutral's share of the trained prior over its share of the labels
     labels_only = train.main(["--data", str(fer_csv), "--ferplus", str(ferplus_csv), "--cache-dir", str(fer_cache),
                               "--out", str(tmp_path / "labels"), "--epochs", "1", "--limit", "300",
                               "--class-weights", "sqrt", "--stop-after", "1"])
-    assert labels_only["history"][0]["val_loss"] != row["val_loss"]
+    assert labels_only.history[0]["val_loss"] != row["val_loss"]
     neutral = FER2013_LABELS.index("neutral")
     assert processor.trained_prior[neutral] > FaceProcessor.from_pretrained(tmp_path / "labels").trained_prior[neutral]
     saved = json.loads((out / "training_config.json").read_text())
@@ -114,13 +114,13 @@ def test_train_learns_from_the_votes_and_records_both_benchmarks(tmp_path, fer_c
 
 
 def test_mixed_targets_weigh_the_label_and_the_votes(ferplus_data):
-    from fer_model import training
+    from fer_model import targets, train_config
 
     rows = ferplus_data.split("Training", 50)
-    config = training.parse_args(["--crowd-weight", "0.25", "--ferplus", "votes.csv", "--data", "x.csv"])
-    targets = training.mixed_targets(rows, config)
+    config = train_config.parse_args(["--crowd-weight", "0.25", "--ferplus", "votes.csv", "--data", "x.csv"])
+    mixed = targets.mixed_targets(rows, config.crowd_weight)
     onehot = np.eye(7)[rows.labels]
     voted = rows.has_crowd
-    assert targets[voted] == pytest.approx(0.75 * onehot[voted] + 0.25 * rows.crowd[voted])
-    assert targets[~voted] == pytest.approx(onehot[~voted])
-    assert targets.sum(1) == pytest.approx(np.ones(len(rows)))
+    assert mixed[voted] == pytest.approx(0.75 * onehot[voted] + 0.25 * rows.crowd[voted])
+    assert mixed[~voted] == pytest.approx(onehot[~voted])
+    assert mixed.sum(1) == pytest.approx(np.ones(len(rows)))

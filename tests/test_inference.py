@@ -32,12 +32,14 @@ def test_prediction_per_face(recognizer):
     assert 0.5 < result.detector_score <= 1 and result.to_dict()["landmarks"] == points
 
 
-def test_many_faces_in_one_batch(recognizer, monkeypatch):
-    calls = []
-    forward = recognizer.model.forward
-    monkeypatch.setattr(recognizer.model, "forward", lambda x: calls.append(x.shape[0]) or forward(x))
+def test_many_faces_get_what_each_face_gets_alone(recognizer):
     results = recognizer.predict(ASTRONAUT_GRID)
-    assert len(results) == 4 and calls == [4]
+    assert len(results) == 4 and all(result.face_found for result in results)
+    gray, boxes = recognizer.find_faces(ASTRONAUT_GRID)
+    for box, together in zip(boxes, results):  # batched together or one by one: the same answer
+        (alone,) = recognizer.predict_boxes(gray, [box])
+        assert alone.box == together.box
+        assert list(alone.probabilities.values()) == pytest.approx(list(together.probabilities.values()), abs=1e-5)
 
 
 def test_no_face_classifies_the_whole_image(recognizer):

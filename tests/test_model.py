@@ -39,9 +39,10 @@ def test_save_load_round_trip(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["labels"] == list(FER2013_LABELS)
-    assert config["image_size"] == 48 and config["mean"] == [0.5] and config["std"] == [0.5]
+    assert config["image_size"] == 48 and config["in_channels"] == 1
     assert config["channels"] == [64, 128, 256] and config["hidden_size"] == 512
-    assert not {"temperature", "crop_scale", "tta_scales", "tta_flip"} & set(config)  # the processor's, not the network's
+    # the input transform and the reading of the logits are the processor's, not the network's
+    assert not {"mean", "std", "temperature", "crop_scale", "tta_scales", "tta_flip"} & set(config)
     loaded = FERNet.from_pretrained(tmp_path)
     assert not loaded.training
     x = torch.randn(4, 1, 48, 48)

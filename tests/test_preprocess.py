@@ -5,12 +5,11 @@ import pytest
 import torch
 from PIL import Image
 
-from fer_model import FERNet, ImageError, load_image, preprocess, to_grayscale
+from fer_model import EmotionRecognizer, FaceProcessor, FERNet, ImageError, load_image, to_grayscale
 from fer_model.preprocess import MAX_IMAGE_PIXELS
 
 from conftest import ASTRONAUT
 
-CONFIG = FERNet().preprocessing  # mean 0.5, std 0.5, 48x48: what the model's config says
 
 
 def _solid(rgb, size=(60, 40)):
@@ -24,27 +23,34 @@ def test_channel_order_is_rgb_with_luminance_weights():
     assert np.all(to_grayscale(Image.fromarray(_solid((255, 0, 0)))) == 76)
 
 
-def test_normalisation_uses_the_config():
-    faces = preprocess([_solid((0, 0, 0)), _solid((255, 255, 255))], **CONFIG)
+def test_normalisation_is_the_processors():
+    black_white = np.stack([np.zeros((48, 48), np.uint8), np.full((48, 48), 255, np.uint8)])
+    faces = FaceProcessor().normalize(black_white)
     assert faces.shape == (2, 1, 48, 48) and faces.dtype == torch.float32
     assert torch.allclose(faces[0], torch.tensor(-1.0)) and torch.allclose(faces[1], torch.tensor(1.0))
-    other = preprocess(_solid((255, 255, 255)), mean=[0.25], std=[0.25])
-    assert torch.allclose(other, torch.tensor(3.0))
+    assert torch.allclose(FaceProcessor(mean=[0.25], std=[0.25]).normalize(black_white[1:]), torch.tensor(3.0))
 
 
-def test_inference_feeds_the_model_what_the_config_says(fer_data):
-    """The model's input, computed by hand from config.json's numbers, gives the logits every
-    entry point gets from predict_logits (and train.py's batches go through the same normalize)."""
-    from fer_model.inference import predict_logits
+def test_predict_feeds_the_model_what_preprocessor_config_says(fer_data, tmp_path):
+    """A FER-2013 face through EmotionRecognizer.predict reaches the network as the numbers of the
+    folder's preprocessor_config.json say, computed here by hand (training's batches and
+    evaluation go through the same FaceProcessor.normalize)."""
+    import json
 
     torch.manual_seed(0)
-    model = FERNet().eval()
-    faces = fer_data.images[:8]
-    by_hand = (faces.astype(np.float32) / 255 - model.config["mean"][0]) / model.config["std"][0]
+    FERNet().save_pretrained(tmp_path)
+    FaceProcessor(mean=[0.4], std=[0.2]).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert "image_size" not in saved  # config.json's: the network is built for it
+    recognizer = EmotionRecognizer.from_pretrained(tmp_path)
+    faces = fer_data.images[:4]
+    by_hand = (faces.astype(np.float32) / 255 - saved["mean"][0]) / saved["std"][0]
     with torch.no_grad():
-        expected = model(torch.from_numpy(by_hand).unsqueeze(1))
-    assert torch.allclose(predict_logits(model, faces), expected, atol=1e-4)
-    assert torch.allclose(preprocess(list(faces), **CONFIG), torch.from_numpy(by_hand).unsqueeze(1), atol=1e-6)
+        expected = torch.softmax(recognizer.model(torch.from_numpy(by_hand).unsqueeze(1)), 1).numpy()
+    for face, row in zip(faces, expected):
+        (prediction,) = recognizer.predict(face)
+        assert not prediction.face_found
+        assert np.allclose(list(prediction.probabilities.values()), row, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16", "I", "LA", "1", "F"])
@@ -103,7 +109,8 @@ def test_bad_files_get_clear_errors(tmp_path):
 
 
 def test_one_pixel_image():
-    assert preprocess(Image.new("RGB", (1, 1), (10, 200, 30)), **CONFIG).shape == (1, 1, 48, 48)
+    inputs = FaceProcessor()(to_grayscale(Image.new("RGB", (1, 1), (10, 200, 30))), [])
+    assert inputs.pixel_values.shape == (1, 1, 48, 48) and not inputs.face_found
 
 
 def test_decompression_bomb_is_refused_before_decoding():

@@ -10,7 +10,8 @@ import torch
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet, ModelLoadError
 from fer_model.inference import load_pretrained, predict_crops, predict_logits
-from fer_model.processor import FaceProcessor, ProcessorError, parse_prior, training_prior, update_processor
+from fer_model.processor import FaceProcessor, ProcessorError, parse_prior, update_processor
+from fer_model.targets import training_prior
 
 from conftest import ASTRONAUT
 
@@ -68,7 +69,7 @@ def test_broken_processor_files_are_named(model_folder):
 def test_priors_are_a_logit_adjustment_of_the_calibrated_probabilities(model_folder, fer_data):
     model, processor = load_pretrained(model_folder)
     faces = fer_data.images[:32]
-    logits = predict_logits(model, faces)
+    logits = predict_logits(model, processor.normalize(faces))
     trained = processor.single_view().with_prior("trained").probabilities(logits)
     assert trained == pytest.approx(torch.softmax(logits / 1.4, 1).numpy(), abs=1e-6)
     balanced = processor.single_view().with_prior("balanced").probabilities(logits)

@@ -34,13 +34,12 @@ def test_models_of_different_networks_are_refused():
 def test_batchnorm_statistics_are_those_of_the_rows(fer_data):
     model = _model(0)
     faces = torch.from_numpy(fer_data.split("Training", 512).images)
-    soup.recompute_batchnorm(model, faces)
+    processor = FaceProcessor(mean=[0.4], std=[0.3])
+    soup.recompute_batchnorm(model, processor, faces)
     first = model.features[0][1]
     conv = model.features[0][0]
     with torch.no_grad():
-        from fer_model.preprocess import normalize
-
-        batch = normalize(faces, model.mean, model.std)
+        batch = ((faces.float() / 255 - 0.4) / 0.3).unsqueeze(1)  # the processor's normalisation, by hand
         activations = conv(torch.cat([batch, batch.flip(-1)]))  # (2N, 64, 48, 48)
     assert not model.training
     assert torch.allclose(first.running_mean, activations.mean((0, 2, 3)), atol=1e-4)
