@@ -89,6 +89,7 @@ def test_everyday_prior_is_mostly_neutral_and_happy(ferplus_data):
     assert prior["neutral"] > prior["happy"] > prior["sad"] > prior["fear"] > prior["disgust"]
 
 
+@pytest.mark.slow  # trains two models
 def test_train_learns_from_the_votes_and_records_both_benchmarks(tmp_path, fer_csv, ferplus_csv, fer_cache):
     import train
 

@@ -54,6 +54,31 @@ def test_a_folder_in_the_older_layout_still_loads_with_its_settings(tmp_path):
     assert FaceProcessor.from_pretrained(tmp_path).temperature == 1.2
 
 
+def test_a_folder_whose_config_json_held_mean_and_std_loads_them_into_the_processor(model_folder):
+    """Until the processor held the normalisation, config.json carried mean and std."""
+    config = json.loads((model_folder / "config.json").read_text())
+    (model_folder / "config.json").write_text(json.dumps({**config, "mean": [0.4], "std": [0.2]}))
+    older = json.loads((model_folder / "preprocessor_config.json").read_text())
+    older = {key: value for key, value in older.items() if key not in ("mean", "std", "crop_side")}
+    (model_folder / "preprocessor_config.json").write_text(json.dumps(older))
+    model, processor = load_pretrained(model_folder)
+    assert processor.mean == [0.4] and processor.std == [0.2] and processor.crop_scale == 1.1
+    assert not {"mean", "std"} & set(model.config)  # the network ignores them
+    update_processor(model_folder)  # moved to the new layout
+    assert json.loads((model_folder / "preprocessor_config.json").read_text())["mean"] == [0.4]
+    assert not {"mean", "std"} & set(json.loads((model_folder / "config.json").read_text()))
+
+
+def test_the_input_size_has_one_record_and_a_disagreeing_copy_is_refused(model_folder):
+    saved = json.loads((model_folder / "preprocessor_config.json").read_text())
+    assert "image_size" not in saved and FaceProcessor.from_pretrained(model_folder).image_size == 48
+    (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "image_size": 48}))
+    assert load_pretrained(model_folder)[1].image_size == 48  # an older file's agreeing copy is fine
+    (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "image_size": 64}))
+    with pytest.raises(ModelLoadError, match="image_size 64 but .*config.json builds the network for 48"):
+        load_pretrained(model_folder)
+
+
 def test_broken_processor_files_are_named(model_folder):
     (model_folder / "preprocessor_config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="preprocessor_config.json: not a readable processor config"):
