@@ -319,16 +319,19 @@ def test_reproduce_commands_end_with_the_soup_of_averaged_models():
     assert soup_parts(training, chain) == [{"name": "stage 1", "weight": 0.4}, {"name": "stage 2", "weight": 0.6}]
 
 
-@pytest.mark.slow
-def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
+def _copy_of_the_evaluated_model(evaluated, folder):
+    """A copy of the evaluated model folder and its training record, to change and render again."""
     import shutil
 
+    shutil.copytree(evaluated[0] / "model", folder)
+    return folder, json.loads((folder / "training_config.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
     from fer_model import card
 
-    tmp, _ = evaluated
-    folder = tmp_path / "soup"
-    shutil.copytree(tmp / "model", folder)
-    record = json.loads((folder / "training_config.json").read_text())
+    folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "soup")
     record["soup"] = {"models": ["shelf/x", str(folder)], "weights": [0.25, 0.75], "batchnorm_rows": 1234,
                       "training_configs": [None, None], "out": str(folder),
                       "command": f"python soup.py shelf/x {folder} --weights 0.25,0.75 --out {folder}"}
@@ -341,14 +344,9 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
 
 @pytest.mark.slow
 def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evaluated, tmp_path):
-    import shutil
-
     from fer_model import card
 
-    tmp, _ = evaluated
-    folder = tmp_path / "student"
-    shutil.copytree(tmp / "model", folder)
-    record = json.loads((folder / "training_config.json").read_text())
+    folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "student")
     assert record["random_streams"]
     card.main([str(folder)])
     assert card.OLD_STREAMS_COMMIT not in (folder / "README.md").read_text()  # trained with today's train.py only
