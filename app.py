@@ -245,8 +245,7 @@ class Demo:
         path = Path(file["path"] if isinstance(file, dict) else file)
         frames, fps = video_info(path)
         if frames == 0 or fps == 0:
-            raise gr.Error("Could not read that file as a video (no video stream OpenCV can decode).",
-                           print_exception=False)
+            raise gr.Error("Could not read that video: no video stream OpenCV can decode.", print_exception=False)
         if frames / fps > MAX_VIDEO_SECONDS:
             raise gr.Error(f"The clip lasts {frames / fps:.0f} s; the demo takes up to {MAX_VIDEO_SECONDS} s "
                            "(`python -m fer_model predict` has no limit).", print_exception=False)
