@@ -115,9 +115,10 @@ def main(argv: list[str] | None = None) -> Progress:
             row["lr"] = optimizer.param_groups[0]["lr"]
             progress.history.append(row)
             # keep the epoch with the best --select score on PublicTest
-            best = selection_score(row, config.select) > progress.best_score
+            score = selection_score(row, config.select)
+            best = score > progress.best_score
             if best:
-                progress.best_score, progress.best_epoch = selection_score(row, config.select), row["epoch"]
+                progress.best_score, progress.best_epoch = score, row["epoch"]
                 run.saved.save_pretrained(out)
                 processor.save_pretrained(out)
             # early stopping counts the epochs since the validation loss last improved

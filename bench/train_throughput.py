@@ -5,8 +5,9 @@
 (a) the reference way: per-sample torchvision transforms (RandomHorizontalFlip, RandomRotation(10),
     RandomResizedCrop(48, scale=(0.9, 1.0)), ToTensor, Normalize) on PIL images through a
     DataLoader into a plain eager fp32 NCHW FERNet;
-(b) train.py's pipeline: the split held as uint8, batched affine augmentation, channels_last and
-    autocast as train.py picks them, running train.py's own epoch loop.
+(b) train.py itself (a process of its own, two epochs on the same number of rows; the second is
+    timed): the split held as uint8, batched affine augmentation, channels_last and autocast as
+    train.py picks them.
 Prints images/s of both, the ratio (b)/(a), seconds per FER-2013 epoch, the share of a step (b)
 spends on its data pipeline, and (b)'s achieved FLOP/s against this machine's measured large
 matrix-multiply rate in the same precision (FLOPs counted by torch's FlopCounterMode).
@@ -15,8 +16,12 @@ matrix-multiply rate in the same precision (FLOPs counted by torch's FlopCounter
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model import training  # noqa: E402
 from fer_model.processor import FaceProcessor  # noqa: E402
-from fer_model.train_config import parse_args  # noqa: E402
-
-import train  # noqa: E402  (train.py: its epoch loop is what is timed)
 from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
 from fer_model.augment import AugmentConfig, augment_batch  # noqa: E402
 
@@ -73,21 +74,17 @@ def reference_images_per_second(images: np.ndarray, labels: np.ndarray, batch: i
     return seen / (time.perf_counter() - start)
 
 
-def pipeline_images_per_second(images: np.ndarray, labels: np.ndarray, batch: int, steps: int) -> tuple[float, str]:
-    config = parse_args(["--data", "unused", "--batch-size", str(batch), "--epochs", "1"])
-    device = torch.device("cpu")
-    amp = training.autocast_dtype(config, device)
-    torch.manual_seed(0)
-    model = FERNet().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = training.make_scheduler(config, optimizer, steps)
-    n = batch * (steps + 3)
-    x, y = torch.from_numpy(images[:n]), torch.from_numpy(labels[:n])
-    parts = dict(config=config, model=model, module=model, processor=FaceProcessor(), optimizer=optimizer,
-                 scheduler=scheduler, device=device, amp_dtype=amp)
-    train.train_epoch(training.Run(images=x[: batch * 3], targets=y[: batch * 3], **parts), 0)  # warm-up
-    result = train.train_epoch(training.Run(images=x[: batch * steps], targets=y[: batch * steps], **parts), 1)
-    return result["images_per_second"], (str(amp) if amp else "fp32")
+def pipeline_images_per_second(data: str, batch: int, steps: int) -> tuple[float, str]:
+    """train.py itself, run as a user runs it on `batch * steps` Training rows for two epochs: the
+    second epoch's images/s from its log (the first warms up), and the autocast it chose."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", data, "--out", out, "--epochs", "2",
+                        "--limit", str(batch * steps), "--batch-size", str(batch), "--early-stopping", "0"],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(Path(out) / "log.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        record = json.loads((Path(out) / "training_config.json").read_text())
+    return float(rows[-1]["images_per_second"]), record["autocast"]
 
 
 def data_pipeline_seconds(images: np.ndarray, batch: int, steps: int) -> float:
@@ -138,7 +135,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} steps each")
 
     reference = reference_images_per_second(images, labels, args.batch_size, args.steps)
-    ours, precision = pipeline_images_per_second(images, labels, args.batch_size, args.steps)
+    ours, precision = pipeline_images_per_second(args.data, args.batch_size, args.steps)
     pipeline = data_pipeline_seconds(images, args.batch_size, args.steps)
     step = args.batch_size / ours
     flops = training_flops_per_image()
