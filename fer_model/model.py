@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ from torch import nn
 
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
+from .files import atomic_write
+from .graph import write_graph
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -123,7 +124,8 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         model_card_kwargs: dict | None = None,
         **push_to_hub_kwargs: Any,
     ) -> str | None:
-        """Write `config.json` and `model.safetensors` (and, if none is there, a `README.md` card that
+        """Write `config.json`, `model.safetensors`, `model.onnx` (the graph whose tensors are read
+        from model.safetensors: fer_model.graph) and, if none is there, a `README.md` card that
         describes the network and says it has not been evaluated yet).
 
         Each file is written beside its target and renamed into place, so a crash never leaves a
@@ -135,6 +137,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
         atomic_write(save_directory / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"}))
         write_config(save_directory, config or self.config)
+        write_graph(save_directory)  # model.onnx over those weights: onnxruntime and the browser read them
         card_path = save_directory / "README.md"
         if not card_path.exists():
             text = unevaluated_card(save_directory, self)
@@ -253,22 +256,3 @@ def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
     """Write `folder/config.json` (atomically): the one writer of model configs."""
     text = json.dumps(config, sort_keys=True, indent=2)
     atomic_write(Path(folder) / CONFIG_NAME, lambda path: Path(path).write_text(text))
-
-
-def atomic_write(target: str | os.PathLike, write: Any) -> None:
-    """Call `write(temp_path)` on a temporary file beside `target`, then rename it into place."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(handle)
-    try:
-        write(temp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp made it private; the result should read like any other file
-        with open(temp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
