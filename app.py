@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import html
+import json
 import os
 import shutil
 import atexit
@@ -37,7 +39,9 @@ from fer_model.batch import BatchPredictor, InputError, plot_timeline, frame_rec
 from fer_model.cli import reported_errors
 from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
+from fer_model.shipped import resolve_model
 from fer_model.tracking import FaceTracker
+from fer_model.web import DYNAMIC_YUNET_FILE, VENDOR, browser_assets, runs_in_browser
 
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
 PAGE = Path(__file__).resolve().with_name("page")  # the Webcam tab's webcam.html, webcam.css, webcam.js
@@ -142,6 +146,11 @@ class Demo:
 
     def model_choices(self) -> list[str]:
         return list(self.models)
+
+    def browser_folders(self) -> dict[str, Path]:
+        """The local folders of the models the page can run itself (model.onnx beside the weights)."""
+        folders = {name: Path(resolve_model(name)) for name in self.models}
+        return {name: folder for name, folder in folders.items() if folder.is_dir() and runs_in_browser(folder)}
 
     def _model(self, model: str | None) -> tuple[EmotionRecognizer, EmotionRecognizer, EmotionRecognizer]:
         if model in (None, ""):
@@ -299,7 +308,10 @@ def _table(faces) -> pd.DataFrame:
 
 def build(demo: Demo, max_file_mb: float = MAX_FILE_MB, cache_max_age: int = CACHE_MAX_AGE,
           webcam_width: int = WEBCAM_WIDTH, webcam_in_flight: int = WEBCAM_IN_FLIGHT) -> gr.Blocks:
-    """The page over `demo`'s models: Upload, Webcam and Video tabs, queued."""
+    """The page over `demo`'s models: Upload, Webcam and Video tabs, queued. The in-browser
+    webcam's files (page/fer, onnxruntime-web, YuNet's graph, the model folders) are served by
+    the app itself as Gradio static files: offline, and behind any proxy or path prefix."""
+    gr.set_static_paths([PAGE / "fer", PAGE / VENDOR, DYNAMIC_YUNET_FILE, *demo.browser_folders().values()])
     # delete_cache=(how often, how old): files older than cache_max_age are removed that often.
     with gr.Blocks(title="fer_model: facial expression recognition",
                    delete_cache=(max(1, cache_max_age // 2), cache_max_age)) as blocks:
@@ -359,8 +371,10 @@ def _upload_tab(demo: Demo) -> None:
 
 
 def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = WEBCAM_IN_FLIGHT) -> None:
-    """page/webcam.html with page/webcam.js: the page sends each new camera frame to Demo.live_frame
-    in one request as soon as an earlier one came back (at most `in_flight` on their way)."""
+    """page/webcam.html with page/webcam.js: each camera frame is read in the page by the worker of
+    page/fer (no request per frame); on the server path (no WebAssembly, an asset failed, Grad-CAM
+    on) the page sends each new frame to Demo.live_frame in one request as soon as an earlier one
+    came back (at most `in_flight` on their way)."""
     def live_frame(request: dict) -> dict:  # a plain function: Gradio marks it as callable from the page
         return demo.live_frame(request)
 
@@ -368,9 +382,11 @@ def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = W
     options = "".join(f'<option value="{name}"{" selected" if name == default else ""}>{label}</option>'
                       for label, name in demo.prior_choices())
     models = "".join(f'<option value="{name}">{name}</option>' for name in demo.model_choices())
+    browser = browser_assets(demo.browser_folders(), lambda path: f"gradio_api/file={Path(path).resolve()}")
+    browser["priorLabels"] = PRIOR_LABELS
     page = (PAGE / "webcam.html").read_text().format(
         width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, info=SMOOTHING_INFO,
-        prior_options=options, prior_info=PRIOR_INFO, model_options=models)
+        prior_options=options, prior_info=PRIOR_INFO, model_options=models, browser=html.escape(json.dumps(browser)))
     gr.HTML(html_template=page, css_template=(PAGE / "webcam.css").read_text(),
             js_on_load=(PAGE / "webcam.js").read_text(), server_functions=[live_frame], elem_id="webcam")
 

@@ -81,7 +81,8 @@ def app_client(url: str):
 
 def open_webcam_tab(browser, url: str, grad_cam: bool = False):
     """A page of the app in `browser` with the Webcam tab streaming (Grad-CAM switched on first if
-    asked) and the first annotated frame shown; returns (context, page)."""
+    asked) and the first annotated frame shown, drawn by the page itself (in the browser) or sent by
+    the server; returns (context, page)."""
     context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(url)
@@ -89,5 +90,5 @@ def open_webcam_tab(browser, url: str, grad_cam: bool = False):
     if grad_cam:
         page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
     page.locator("#webcam button.start").click(timeout=30_000)
-    page.locator("#live img[src]").first.wait_for(timeout=60_000)
+    page.locator("#live canvas.drawn, #live img[src]").first.wait_for(timeout=60_000)
     return context, page

@@ -43,6 +43,11 @@ from .errors import ProcessorError
 
 PROCESSOR_NAME = "preprocessor_config.json"
 PRIOR_NAMES = ("trained", "balanced", "everyday")
+# Hugging Face's image-processor keys (transformers' BaseImageProcessor) and the attribute each
+# maps to; the rest of the file is this processor's own settings.
+SCHEMA_KEYS = {"image_mean": "mean", "image_std": "std"}
+PROCESSOR_TYPE = "FaceProcessor"
+RESCALE_FACTOR = 1 / 255
 
 
 @dataclass
@@ -228,10 +233,16 @@ class FaceProcessor:
     # ------------------------------------------------------------------------------------ files
 
     def to_dict(self) -> dict[str, Any]:
-        """What preprocessor_config.json holds: every setting but image_size (config.json's)."""
+        """What preprocessor_config.json holds, in the image-processor schema of Hugging Face
+        (`image_processor_type`, `do_rescale`, `rescale_factor`, `do_normalize`, `image_mean`,
+        `image_std`, `size`) with this processor's own settings beside them. `size` repeats
+        config.json's image_size, which builds the network; loading checks that they agree."""
         values = dataclasses.asdict(self)
-        del values["image_size"]
-        return values
+        size = values.pop("image_size")
+        for key, name in SCHEMA_KEYS.items():
+            values[key] = values.pop(name)
+        return {"image_processor_type": PROCESSOR_TYPE, "do_rescale": True, "rescale_factor": RESCALE_FACTOR,
+                "do_normalize": True, "size": {"height": size, "width": size}, **values}
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write `folder/preprocessor_config.json` (atomically)."""
@@ -251,6 +262,7 @@ class FaceProcessor:
         network, values = _read_json(config_path), _read_json(path)
         source = path if path.is_file() else config_path
         size = network.get("image_size", 48)
+        values = _from_schema(values, source, size)
         if values.get("image_size", size) != size:
             raise ModelLoadError(f"{path}: image_size {values['image_size']} but {config_path} builds the network "
                                  f"for {size}; remove the entry (config.json's is the one that counts)")
@@ -264,6 +276,27 @@ class FaceProcessor:
             return cls(**values)
         except (ProcessorError, TypeError, ValueError) as error:
             raise ModelLoadError(f"{source}: {error}") from error
+
+
+def _from_schema(values: dict, source: Path, size: int) -> dict:
+    """preprocessor_config.json's entries as FaceProcessor's attributes: the image-processor keys
+    mapped to ours, the fixed ones checked (files of earlier releases have none of them)."""
+    values = dict(values)
+    for key, name in SCHEMA_KEYS.items():
+        if key in values:
+            values[name] = values.pop(key)
+    kind = values.pop("image_processor_type", PROCESSOR_TYPE)
+    rescale = (values.pop("do_rescale", True), values.pop("rescale_factor", RESCALE_FACTOR), values.pop("do_normalize", True))
+    if kind != PROCESSOR_TYPE:
+        raise ModelLoadError(f"{source}: image_processor_type {kind!r}; fer_model reads {PROCESSOR_TYPE!r}")
+    if rescale[0] is not True or abs(float(rescale[1]) - RESCALE_FACTOR) > 1e-12 or rescale[2] is not True:
+        raise ModelLoadError(f"{source}: do_rescale {rescale[0]}, rescale_factor {rescale[1]}, do_normalize "
+                             f"{rescale[2]}; the network was trained on pixels / 255, then normalised")
+    if "size" in values:
+        given = values.pop("size")
+        if not isinstance(given, dict) or given.get("height") != size or given.get("width") != size:
+            raise ModelLoadError(f"{source}: size {given} but config.json builds the network for {size}x{size}")
+    return values
 
 
 def _read_json(path: Path) -> dict:

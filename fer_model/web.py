@@ -48,11 +48,58 @@ def write_dynamic_yunet(target: str | os.PathLike = DYNAMIC_YUNET_FILE) -> Path:
     return Path(target)
 
 
-def detector_settings(max_side: int, retry_pad: float) -> dict:
-    """What the page's detector does as :class:`YuNetFaceDetector` (its defaults) with `max_side`
-    and `retry_pad`: the page reads these instead of copies of the numbers."""
+def detector_settings(max_side: int | None = None, retry_pad: float | None = None) -> dict:
+    """What the page's detector does as :class:`YuNetFaceDetector` does with its defaults, or with
+    `max_side` and `retry_pad` given: the page reads these instead of copies of the numbers."""
     import inspect
 
     defaults = {name: p.default for name, p in inspect.signature(YuNetFaceDetector).parameters.items()}
     return {"score_threshold": defaults["score_threshold"], "nms_threshold": defaults["nms_threshold"],
-            "top_k": defaults["top_k"], "max_side": max_side, "retry_pad": retry_pad}
+            "top_k": defaults["top_k"], "max_side": defaults["max_side"] if max_side is None else max_side,
+            "retry_pad": defaults["retry_pad"] if retry_pad is None else retry_pad}
+
+
+# The in-browser pipeline's files under page/ and what each model folder gives the page.
+SCRIPTS = ("fer/pipeline.js", "fer/inference.js", "fer/worker.js", "fer/draw.js")
+VENDOR = "vendor/onnxruntime-web"
+VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE", "VERSION")
+MODEL_FILES = ("config.json", "preprocessor_config.json", "model.onnx", "model.safetensors")
+
+
+def runs_in_browser(folder: str | os.PathLike) -> bool:
+    """Whether a model folder has every file the page reads (folders saved before model.onnx do not)."""
+    return all((Path(folder) / name).is_file() for name in MODEL_FILES)
+
+
+def content_version(*paths: Path) -> str:
+    """A short hash of the files' contents: the page puts it in their URLs, so its cache never
+    serves an old file under a new name."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: Path = PAGE) -> dict:
+    """What the page's worker loads (page/fer/worker.js): onnxruntime-web, YuNet's dynamic graph,
+    each model folder that runs in the browser, and the detector settings of the webcam and of
+    photos, with `url(path)` giving the address the page fetches a local path from."""
+    from .batch import VIDEO_DETECT_SIDE
+    from .render import FACE_COLOURS
+
+    vendor = page / VENDOR
+    folders = {name: Path(folder) for name, folder in models.items() if runs_in_browser(folder)}
+    return {
+        "worker": url(page / "fer" / "worker.js"), "draw": url(page / "fer" / "draw.js"),
+        "colours": [list(colour) for colour in FACE_COLOURS],
+        "assets": {
+            "vendor": url(vendor) + "/",
+            "version": content_version(*(vendor / name for name in VENDOR_FILES[:3])),
+            "yunet": f"{url(DYNAMIC_YUNET_FILE)}?v={content_version(DYNAMIC_YUNET_FILE)}",
+            "models": {name: {"folder": url(folder) + "/", "version": content_version(*(folder / f for f in MODEL_FILES))}
+                       for name, folder in folders.items()},
+            "detector": {"webcam": detector_settings(VIDEO_DETECT_SIDE, 0), "photo": detector_settings()},
+        },
+    }

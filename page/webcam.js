@@ -1,17 +1,25 @@
 // The Webcam tab of app.py, running in the page (gr.HTML's js_on_load: `element` is the tab's HTML,
 // `server.live_frame` calls Demo.live_frame in one HTTP request).
 //
-// Each new camera frame is drawn (mirrored, as a selfie view is) onto a canvas `data-width` pixels
-// wide, sent as a JPEG, and the annotated frame and bars that come back replace the shown ones. At
-// most `data-in-flight` frames are on their way at once (the browser prepares the next frame while
-// the server works on the last), so a slow server gets fewer frames rather than a queue; an answer
-// older than the one shown is dropped.
+// In the browser (the default): each new camera frame goes to a Web Worker (page/fer/worker.js)
+// that finds and reads the faces with onnxruntime-web, and comes back with them to be drawn here:
+// no request to the server per frame. The model files and the runtime are fetched once, from the
+// app itself (data-browser names them), and kept in the browser's cache.
+//
+// On the server: where WebAssembly or an asset fails, and while Grad-CAM is on (it needs the
+// network's gradients), each frame is drawn (mirrored, as a selfie view is) onto a canvas
+// `data-width` pixels wide and sent as a JPEG; the annotated frame and bars that come back replace
+// the shown ones. At most `data-in-flight` frames are on their way at once; an answer older than
+// the one shown is dropped. The line under the Start button says which path runs.
 const root = element.querySelector('.webcam');
 const video = root.querySelector('#camera video');
 const shown = root.querySelector('#live img');
 const bars = root.querySelector('#live-bars img');
+const liveCanvas = root.querySelector('#live canvas');
+const barsCanvas = root.querySelector('#live-bars canvas');
 const button = root.querySelector('button.start');
 const status = root.querySelector('.status');
+const where = root.querySelector('.where');
 const keep = root.querySelector('input.keep');
 const keepValue = root.querySelector('.keep-value');
 const saliency = root.querySelector('input.saliency');
@@ -20,6 +28,7 @@ const model = root.querySelector('select.model');
 const width = Number(root.dataset.width);
 const limit = Number(root.dataset.limit);
 const maxInFlight = Number(root.dataset.inFlight);
+const browser = JSON.parse(root.dataset.browser || 'null');  // worker, draw, assets, colours; null: server only
 const canvas = document.createElement('canvas');
 const context = canvas.getContext('2d');
 const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -30,10 +39,78 @@ let inFlight = 0;
 let sent = 0;
 let newest = 0;  // the number of the frame shown
 let quietUntil = 0;  // after an error, wait a second before sending again
+let engine = null;  // {worker, draw} once the in-browser pipeline has loaded
+let engineFailure = browser ? null : 'this app serves no in-browser pipeline';
+let engineLoading = null;
+let busy = false;  // a frame is with the worker
+const pending = new Map();  // worker request id -> {resolve, reject}
+let requests = 0;
 
 keep.addEventListener('input', () => { keepValue.textContent = Number(keep.value).toFixed(1); });
 
 function say(text) { status.textContent = text; }
+
+function assetUrl(path) {
+  // Relative to the app's root, so the page works behind a proxy or a Space's path prefix.
+  const base = (window.gradio_config && window.gradio_config.root) || document.baseURI;
+  return new URL(path, base.endsWith('/') ? base : base + '/').href;
+}
+
+function ask(message, transfer = []) {
+  const id = ++requests;
+  return new Promise((resolve, reject) => {
+    pending.set(id, {resolve, reject});
+    engine.worker.postMessage({...message, id}, transfer);
+  });
+}
+
+async function loadEngine() {
+  if (typeof WebAssembly !== 'object' || typeof Worker !== 'function' || typeof OffscreenCanvas !== 'function') {
+    throw new Error('this browser lacks WebAssembly, Web Workers or OffscreenCanvas');
+  }
+  const draw = await import(assetUrl(browser.draw));
+  const worker = new Worker(assetUrl(browser.worker), {type: 'module'});
+  const assets = {...browser.assets, vendor: assetUrl(browser.assets.vendor), yunet: assetUrl(browser.assets.yunet),
+                  models: Object.fromEntries(Object.entries(browser.assets.models).map(([k, v]) => [k, {...v, folder: assetUrl(v.folder)}]))};
+  await new Promise((resolve, reject) => {
+    worker.onmessage = ({data}) => data.type === 'ready' ? resolve() : reject(new Error(data.message));
+    worker.onerror = event => reject(new Error(event.message || 'the worker script failed to load'));
+    worker.postMessage({type: 'load', assets});
+  });
+  worker.onmessage = ({data}) => {
+    const waiting = pending.get(data.id);
+    if (!waiting) return;
+    pending.delete(data.id);
+    if (data.type === 'error') waiting.reject(new Error(data.message));
+    else waiting.resolve(data);
+  };
+  engine = {worker, draw};
+  await describe();
+  return engine;
+}
+
+async function describe() {
+  // The chosen model's priors (each model carries its own), keeping the chosen one where offered.
+  if (!(model.value in browser.assets.models)) return;
+  const answer = await ask({type: 'describe', model: model.value});
+  const chosen = prior.value;
+  prior.innerHTML = answer.priors.map(name => `<option value="${name}">${browser.priorLabels[name] || name}</option>`).join('');
+  prior.value = answer.priors.includes(chosen) ? chosen : answer.priors[0];
+}
+
+function inBrowser() {
+  return engine && !engineFailure && !saliency.checked && model.value in browser.assets.models;
+}
+
+function showWhere() {
+  const local = inBrowser();
+  root.classList.toggle('in-browser', Boolean(local));
+  if (local) where.textContent = 'Running in your browser: frames stay on this device.';
+  else if (saliency.checked) where.textContent = 'Running on the server: Grad-CAM needs the network on the server.';
+  else if (engineFailure) where.textContent = `Running on the server: the in-browser pipeline could not start (${engineFailure}).`;
+  else if (engine) where.textContent = 'Running on the server: this model has no in-browser files.';
+  else where.textContent = '';
+}
 
 function nextCameraFrame() {
   // Resolves when the camera shows a frame not sent yet (or after 100 ms where the browser
@@ -67,6 +144,12 @@ async function start() {
   const run = ++runs;
   button.textContent = 'Stop';
   say('');
+  if (!engine && !engineFailure) {
+    where.textContent = 'Loading the model into your browser...';
+    engineLoading = engineLoading || loadEngine().catch(error => { engineFailure = error.message; });
+    await engineLoading;
+  }
+  showWhere();
   const started = performance.now();
   while (running && run === runs) {
     if (performance.now() - started > limit * 1000) {
@@ -74,18 +157,53 @@ async function start() {
       break;
     }
     await nextCameraFrame();
-    if (!running || run !== runs || !video.videoWidth || inFlight >= maxInFlight || performance.now() < quietUntil) continue;
-    canvas.width = Math.min(width, video.videoWidth);
-    canvas.height = Math.round(canvas.width * video.videoHeight / video.videoWidth);
-    context.setTransform(-1, 0, 0, 1, canvas.width, 0);
-    context.drawImage(video, 0, 0, canvas.width, canvas.height);
-    const number = ++sent;
-    inFlight++;
-    server.live_frame(
-      {image: canvas.toDataURL('image/jpeg', 0.85), client, keep: Number(keep.value), saliency: saliency.checked,
-       prior: prior ? prior.value : null, model: model ? model.value : null}
-    ).then(answer => show(number, answer), () => show(number, null));
+    if (!running || run !== runs || !video.videoWidth) continue;
+    if (inBrowser()) browserFrame(run);
+    else serverFrame();
   }
+}
+
+function frameSize() {
+  const w = Math.min(width, video.videoWidth);
+  return [w, Math.round(w * video.videoHeight / video.videoWidth)];
+}
+
+async function browserFrame(run) {
+  if (busy) return;
+  busy = true;
+  try {
+    const [w, h] = frameSize();
+    const options = w === video.videoWidth ? {} : {resizeWidth: w, resizeHeight: h, resizeQuality: 'medium'};
+    const bitmap = await createImageBitmap(video, options);
+    const answer = await ask({type: 'frame', bitmap, model: model.value, prior: prior.value, keep: Number(keep.value),
+                              mirror: true}, [bitmap]);
+    if (running && run === runs && inBrowser()) {
+      engine.draw.drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, browser.colours, true);
+      engine.draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours);
+      liveCanvas.classList.add('drawn');
+      barsCanvas.classList.add('drawn');
+      if (status.textContent) say('');
+    }
+    answer.bitmap.close();
+  } catch (error) {
+    engineFailure = error.message;  // from now on the server path, and the line says why
+    showWhere();
+  } finally {
+    busy = false;
+  }
+}
+
+function serverFrame() {
+  if (inFlight >= maxInFlight || performance.now() < quietUntil) return;
+  [canvas.width, canvas.height] = frameSize();
+  context.setTransform(-1, 0, 0, 1, canvas.width, 0);
+  context.drawImage(video, 0, 0, canvas.width, canvas.height);
+  const number = ++sent;
+  inFlight++;
+  server.live_frame(
+    {image: canvas.toDataURL('image/jpeg', 0.85), client, keep: Number(keep.value), saliency: saliency.checked,
+     prior: prior ? prior.value : null, model: model ? model.value : null}
+  ).then(answer => show(number, answer), () => show(number, null));
 }
 
 function show(number, answer) {
@@ -102,4 +220,9 @@ function show(number, answer) {
   if (status.textContent) say('');
 }
 
+saliency.addEventListener('change', showWhere);
+model.addEventListener('change', () => {
+  showWhere();
+  if (engine && !engineFailure) describe().catch(error => { engineFailure = error.message; showWhere(); });
+});
 button.addEventListener('click', () => { if (running) stop(); else start(); });

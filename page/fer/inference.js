@@ -6,10 +6,11 @@ import {
 } from './pipeline.js';
 
 /** The files a model needs, fetched from a folder URL: config.json, preprocessor_config.json,
- * model.onnx and the model.safetensors its tensors point into. */
-export async function fetchModel(base, fetcher = fetch) {
+ * model.onnx and the model.safetensors its tensors point into. `version` (the files' content hash)
+ * goes into each URL, so a cache keyed by URL never serves another model's files. */
+export async function fetchModel(base, fetcher = fetch, version = '') {
   const get = async name => {
-    const response = await fetcher(new URL(name, base));
+    const response = await fetcher(new URL(version ? `${name}?v=${version}` : name, base).href);
     if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
     return response;
   };
@@ -87,8 +88,10 @@ export class Recognizer {
     const logits = await this.logits(views);
     const rows = probabilities(logits, this.labels.length, perFace, processor, prior);
     const shown = faceFound ? boxes : [{x: 0, y: 0, w: width, h: height, score: null, landmarks: null}];
+    const classes = this.labels.length;
     return shown.map((box, i) => ({box, probabilities: rows[i], label: argmax(rows[i]), faceFound,
-                                    views: views.slice(i * perFace, (i + 1) * perFace)}));
+                                    views: views.slice(i * perFace, (i + 1) * perFace),
+                                    logits: logits.slice(i * perFace * classes, (i + 1) * perFace * classes)}));
   }
 
   async logits(views) {

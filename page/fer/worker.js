@@ -1,0 +1,101 @@
+// The page's inference, off the main thread: onnxruntime-web (WebAssembly, one thread) runs YuNet
+// and FERNet on each frame the page sends, the face tracker smooths the result, and the frame
+// goes back with its faces. Messages in:
+//   {type: 'load', assets}: assets = {vendor, version, yunet, models: {name: {folder, version}},
+//     detector: {webcam, photo}} (fer_model.web.browser_assets; versions are content hashes)
+//   {type: 'frame', id, bitmap, model, prior, keep, mirror}: a live camera frame (tracked, one view per face)
+//   {type: 'photo', id, bitmap, model, prior}: a photo (every test-time view, numbered 1, 2, ...)
+// and out: {type: 'ready'}, {type: 'model', name, labels, priors, prior}, {type: 'result', id, bitmap,
+// faces, ms} or {type: 'error', id, message}.
+import {Recognizer, fetchModel} from './inference.js';
+import {FaceTracker} from './pipeline.js';
+
+const CACHE = 'fer_model-assets-v1';  // asset URLs carry their content's hash, so entries never go stale
+let ort = null, assets = null, yunet = null, tracker = new FaceTracker(), trackedModel = null;
+const recognizers = new Map();  // `${model} ${detector}` -> Promise<Recognizer>
+
+/** A fetch answered from the Cache Storage where the same URL was fetched before (a second visit
+ * downloads no model or runtime file); plain fetch where the browser has no Cache Storage. */
+async function cachedFetch(url) {
+  const cache = self.caches ? await self.caches.open(CACHE).catch(() => null) : null;
+  const hit = cache && await cache.match(url);
+  if (hit) return hit;
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${new URL(url).pathname.split('/').pop()}: HTTP ${response.status}`);
+  if (cache) await cache.put(url, response.clone()).catch(() => {});
+  return response;
+}
+
+async function moduleUrl(url) {
+  const text = await (await cachedFetch(url)).text();
+  return URL.createObjectURL(new Blob([text], {type: 'text/javascript'}));
+}
+
+async function load(given) {
+  assets = given;
+  const vendor = name => new URL(`${name}?v=${assets.version}`, new URL(assets.vendor, self.location.href)).href;
+  ort = await import(await moduleUrl(vendor('ort.wasm.min.mjs')));
+  ort.env.wasm.numThreads = 1;  // threads need a cross-origin isolated page
+  ort.env.wasm.wasmPaths = {mjs: await moduleUrl(vendor('ort-wasm-simd-threaded.mjs'))};
+  ort.env.wasm.wasmBinary = await (await cachedFetch(vendor('ort-wasm-simd-threaded.wasm'))).arrayBuffer();
+  yunet = new Uint8Array(await (await cachedFetch(new URL(assets.yunet, self.location.href).href)).arrayBuffer());
+}
+
+function recognizer(model, kind) {
+  const key = `${model} ${kind}`;
+  if (!recognizers.has(key)) {
+    const files = assets.models[model];
+    if (!files) return Promise.reject(new Error(`unknown model ${model}`));
+    const created = fetchModel(new URL(files.folder, self.location.href), cachedFetch, files.version)
+      .then(files => Recognizer.create(ort, files, yunet, assets.detector[kind]));
+    recognizers.set(key, created);
+    created.catch(() => recognizers.delete(key));
+  }
+  return recognizers.get(key);
+}
+
+function pixels(bitmap, mirror) {
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const context = canvas.getContext('2d', {willReadFrequently: true});
+  if (mirror) context.setTransform(-1, 0, 0, 1, bitmap.width, 0);  // the selfie view the page shows
+  context.drawImage(bitmap, 0, 0);
+  return context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+}
+
+function plain(face) {
+  return {number: face.number, box: face.box, faceFound: face.faceFound, probabilities: face.probabilities,
+          label: face.label};
+}
+
+self.onmessage = async ({data}) => {
+  const started = performance.now();
+  try {
+    if (data.type === 'load') {
+      await load(data.assets);
+      self.postMessage({type: 'ready'});
+      return;
+    }
+    const live = data.type === 'frame';
+    const model = await recognizer(data.model, live ? 'webcam' : 'photo');
+    if (data.type === 'describe') {
+      self.postMessage({type: 'model', id: data.id, name: data.model, labels: model.labels,
+                        priors: model.priorNames(), prior: model.processor.prior});
+      return;
+    }
+    const {bitmap} = data;
+    const faces = await model.predict(pixels(bitmap, data.mirror), bitmap.width, bitmap.height,
+                                      {prior: data.prior || model.processor.prior, singleView: live});
+    let shown;
+    if (live) {
+      if (trackedModel !== data.model) { tracker = new FaceTracker(); trackedModel = data.model; }
+      shown = tracker.update(faces, data.keep);  // another model's averages would blend two models
+    } else {
+      shown = faces.map((face, i) => ({...face, number: face.faceFound ? i + 1 : null}));
+    }
+    self.postMessage({type: 'result', id: data.id, bitmap, faces: shown.map(plain), labels: model.labels,
+                      ms: performance.now() - started}, [bitmap]);
+  } catch (error) {
+    if (data.bitmap) data.bitmap.close();
+    self.postMessage({type: 'error', id: data.id, message: String(error && error.message || error)});
+  }
+};
