@@ -41,6 +41,7 @@ from fer_model.preprocess import to_rgb
 from fer_model.render import annotate, probability_bars
 from fer_model.shipped import resolve_model
 from fer_model.tracking import FaceTracker
+from fer_model import web
 from fer_model.web import DYNAMIC_YUNET_FILE, VENDOR, browser_assets, runs_in_browser
 
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
@@ -48,12 +49,12 @@ PAGE = Path(__file__).resolve().with_name("page")  # the Webcam tab's webcam.htm
 WEBCAM_IN_FLIGHT = 2  # webcam frames on their way to the server at once (page/webcam.js)
 MAX_LIVE_PIXELS = 1920 * 1440  # larger webcam frames are refused (the page sends WEBCAM_WIDTH-wide ones)
 LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the least recent go first)
-WEBCAM_WIDTH = 640  # pixels wide the browser captures webcam frames at (it scales the camera's picture)
+WEBCAM_WIDTH = web.WEBCAM_WIDTH  # pixels wide the page reads webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
 SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 # The webcam's default class prior: someone in front of a camera shows expressions on purpose, so
 # each of them is about as likely (photos and clips keep the model's own default; README: priors).
-WEBCAM_PRIOR = "balanced"
+WEBCAM_PRIOR = web.WEBCAM_PRIOR
 MODEL_INFO = {"fernet-ferplus": "reads expressions as a crowd of ten annotators agrees on them",
               "fernet-fer2013": "trained on FER-2013's original labels (compare with FER-2013 papers)"}
 PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Everyday"}

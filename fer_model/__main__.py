@@ -79,6 +79,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "EmotionRecognizer.from_pretrained(DIR, backend='onnx') runs through onnxruntime.")
     export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
     export.add_argument("--out", required=True, help="output folder")
+    web = commands.add_parser(
+        "export-web", help="write a static web page that runs the webcam and photos in the browser",
+        description="Write DIR/index.html with the live webcam and a photo drop, its scripts, onnxruntime-web, the "
+                    "face detector and the models' files: a folder that any static web server hosts (python -m "
+                    "http.server, a static Space); every frame and photo is read in the visitor's browser.")
+    web.add_argument("model", nargs="+", help="model folders or shipped models' short names (the first is the default)")
+    web.add_argument("--out", required=True, help="output folder (new or empty)")
+    web.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     push = commands.add_parser("push", help="publish a model folder to a Hugging Face Hub model repo "
                                             "(weights, configs, card, figures, model.onnx if there)",
                                description="Load the folder (so a broken model is never published), check its "
@@ -95,7 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                          help="run the network through torch, or through onnxruntime (a folder from `export`)")
     args = parser.parse_args(argv)
-    if args.command in ("configure", "export", "push"):
+    if args.command in ("configure", "export", "export-web", "push"):
         return args
     if args.ray is not None and args.annotate:
         parser.error("--annotate writes files on the machine that predicts; run it without --ray")
@@ -122,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export_onnx
 
         print(f"wrote {export_onnx(args.model, args.out)}")
+        return 0
+    if args.command == "export-web":
+        from .web import export_web
+
+        out = export_web(args.model, args.out, args.overwrite)
+        print(f"wrote {out}; serve it with: python -m http.server --directory {out}")
         return 0
     if args.command == "configure":
         from .processor import update_processor

@@ -60,7 +60,7 @@ def detector_settings(max_side: int | None = None, retry_pad: float | None = Non
 
 
 # The in-browser pipeline's files under page/ and what each model folder gives the page.
-SCRIPTS = ("fer/pipeline.js", "fer/inference.js", "fer/worker.js", "fer/draw.js")
+SCRIPTS = ("fer/pipeline.js", "fer/inference.js", "fer/worker.js", "fer/client.js", "fer/draw.js")
 VENDOR = "vendor/onnxruntime-web"
 VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE", "VERSION")
 MODEL_FILES = ("config.json", "preprocessor_config.json", "model.onnx", "model.safetensors")
@@ -82,7 +82,8 @@ def content_version(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: Path = PAGE) -> dict:
+def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: Path = PAGE,
+                   yunet: Path = DYNAMIC_YUNET_FILE) -> dict:
     """What the page's worker loads (page/fer/worker.js): onnxruntime-web, YuNet's dynamic graph,
     each model folder that runs in the browser, and the detector settings of the webcam and of
     photos, with `url(path)` giving the address the page fetches a local path from."""
@@ -92,14 +93,61 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
     vendor = page / VENDOR
     folders = {name: Path(folder) for name, folder in models.items() if runs_in_browser(folder)}
     return {
-        "worker": url(page / "fer" / "worker.js"), "draw": url(page / "fer" / "draw.js"),
+        "worker": url(page / "fer" / "worker.js"), "client": url(page / "fer" / "client.js"),
+        "draw": url(page / "fer" / "draw.js"),
         "colours": [list(colour) for colour in FACE_COLOURS],
         "assets": {
             "vendor": url(vendor) + "/",
             "version": content_version(*(vendor / name for name in VENDOR_FILES[:3])),
-            "yunet": f"{url(DYNAMIC_YUNET_FILE)}?v={content_version(DYNAMIC_YUNET_FILE)}",
+            "yunet": f"{url(yunet)}?v={content_version(yunet)}",
             "models": {name: {"folder": url(folder) + "/", "version": content_version(*(folder / f for f in MODEL_FILES))}
                        for name, folder in folders.items()},
             "detector": {"webcam": detector_settings(VIDEO_DETECT_SIDE, 0), "photo": detector_settings()},
         },
     }
+
+
+WEBCAM_PRIOR = "balanced"  # someone in front of a camera shows each expression on purpose (app.py's default too)
+WEBCAM_WIDTH = 640  # pixels wide the page reads camera frames at
+
+
+def export_web(models: list[str], out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a folder that any static web server can host: `index.html` (the live webcam and a
+    photo drop), its scripts, onnxruntime-web, YuNet's dynamic graph and each model's files
+    (`models/NAME/`), with `settings.json` naming them by relative path. Returns the folder.
+    `models`: folders or shipped models' short names. Refuses a non-empty `out` unless `overwrite`."""
+    from .errors import ModelLoadError
+    from .shipped import resolve_model
+
+    out = Path(out)
+    if not (PAGE / "standalone.html").is_file():
+        raise FileNotFoundError(f"{PAGE}: the page's files are not here; export-web runs from a checkout of fer_model "
+                                "(pip install -e .)")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite")
+    folders = {}
+    for model in models:
+        folder = Path(resolve_model(model))
+        if not folder.is_dir() or not runs_in_browser(folder):
+            missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+            raise ModelLoadError(f"{model}: not a local model folder with {', '.join(MODEL_FILES)} (missing: "
+                                 f"{', '.join(missing) or 'the folder'}); save it again with this release to get "
+                                 "model.onnx")
+        folders[folder.name if model == str(folder) else model] = folder
+    copies = [(PAGE / "standalone.html", out / "index.html"), (PAGE / "standalone.js", out / "standalone.js")]
+    copies += [(PAGE / script, out / script) for script in SCRIPTS]
+    copies += [(PAGE / VENDOR / name, out / VENDOR / name) for name in VENDOR_FILES]
+    copies += [(DYNAMIC_YUNET_FILE, out / "detector" / DYNAMIC_YUNET_FILE.name),
+               (YUNET_FILE.with_name("LICENSE"), out / "detector" / "LICENSE")]
+    for name, folder in folders.items():
+        copies += [(folder / file, out / "models" / name / file) for file in (*MODEL_FILES, "README.md")
+                   if (folder / file).is_file()]
+    for source, target in copies:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    settings = browser_assets({name: out / "models" / name for name in folders},
+                              lambda path: Path(path).relative_to(out).as_posix(), page=out,
+                              yunet=out / "detector" / DYNAMIC_YUNET_FILE.name)
+    settings.update(width=WEBCAM_WIDTH, webcamPrior=WEBCAM_PRIOR)
+    (out / "settings.json").write_text(json.dumps(settings, indent=2))
+    return out

@@ -28,7 +28,7 @@ const model = root.querySelector('select.model');
 const width = Number(root.dataset.width);
 const limit = Number(root.dataset.limit);
 const maxInFlight = Number(root.dataset.inFlight);
-const browser = JSON.parse(root.dataset.browser || 'null');  // worker, draw, assets, colours; null: server only
+const browser = JSON.parse(root.dataset.browser || 'null');  // fer_model.web.browser_assets; null: server only
 const canvas = document.createElement('canvas');
 const context = canvas.getContext('2d');
 const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -39,12 +39,11 @@ let inFlight = 0;
 let sent = 0;
 let newest = 0;  // the number of the frame shown
 let quietUntil = 0;  // after an error, wait a second before sending again
-let engine = null;  // {worker, draw} once the in-browser pipeline has loaded
+let engine = null;  // the in-browser pipeline (page/fer/client.js) once it has loaded
+let draw = null;  // page/fer/draw.js
 let engineFailure = browser ? null : 'this app serves no in-browser pipeline';
 let engineLoading = null;
 let busy = false;  // a frame is with the worker
-const pending = new Map();  // worker request id -> {resolve, reject}
-let requests = 0;
 
 keep.addEventListener('input', () => { keepValue.textContent = Number(keep.value).toFixed(1); });
 
@@ -56,50 +55,24 @@ function assetUrl(path) {
   return new URL(path, base.endsWith('/') ? base : base + '/').href;
 }
 
-function ask(message, transfer = []) {
-  const id = ++requests;
-  return new Promise((resolve, reject) => {
-    pending.set(id, {resolve, reject});
-    engine.worker.postMessage({...message, id}, transfer);
-  });
-}
-
 async function loadEngine() {
-  if (typeof WebAssembly !== 'object' || typeof Worker !== 'function' || typeof OffscreenCanvas !== 'function') {
-    throw new Error('this browser lacks WebAssembly, Web Workers or OffscreenCanvas');
-  }
-  const draw = await import(assetUrl(browser.draw));
-  const worker = new Worker(assetUrl(browser.worker), {type: 'module'});
-  const assets = {...browser.assets, vendor: assetUrl(browser.assets.vendor), yunet: assetUrl(browser.assets.yunet),
-                  models: Object.fromEntries(Object.entries(browser.assets.models).map(([k, v]) => [k, {...v, folder: assetUrl(v.folder)}]))};
-  await new Promise((resolve, reject) => {
-    worker.onmessage = ({data}) => data.type === 'ready' ? resolve() : reject(new Error(data.message));
-    worker.onerror = event => reject(new Error(event.message || 'the worker script failed to load'));
-    worker.postMessage({type: 'load', assets});
-  });
-  worker.onmessage = ({data}) => {
-    const waiting = pending.get(data.id);
-    if (!waiting) return;
-    pending.delete(data.id);
-    if (data.type === 'error') waiting.reject(new Error(data.message));
-    else waiting.resolve(data);
-  };
-  engine = {worker, draw};
+  const [client, drawing] = await Promise.all([import(assetUrl(browser.client)), import(assetUrl(browser.draw))]);
+  engine = await client.Engine.start(browser, assetUrl);
+  draw = drawing;
   await describe();
-  return engine;
 }
 
 async function describe() {
   // The chosen model's priors (each model carries its own), keeping the chosen one where offered.
-  if (!(model.value in browser.assets.models)) return;
-  const answer = await ask({type: 'describe', model: model.value});
+  if (!engine.models.includes(model.value)) return;
+  const answer = await engine.describe(model.value);
   const chosen = prior.value;
   prior.innerHTML = answer.priors.map(name => `<option value="${name}">${browser.priorLabels[name] || name}</option>`).join('');
   prior.value = answer.priors.includes(chosen) ? chosen : answer.priors[0];
 }
 
 function inBrowser() {
-  return engine && !engineFailure && !saliency.checked && model.value in browser.assets.models;
+  return engine && !engineFailure && !saliency.checked && engine.models.includes(model.value);
 }
 
 function showWhere() {
@@ -163,23 +136,14 @@ async function start() {
   }
 }
 
-function frameSize() {
-  const w = Math.min(width, video.videoWidth);
-  return [w, Math.round(w * video.videoHeight / video.videoWidth)];
-}
-
 async function browserFrame(run) {
   if (busy) return;
   busy = true;
   try {
-    const [w, h] = frameSize();
-    const options = w === video.videoWidth ? {} : {resizeWidth: w, resizeHeight: h, resizeQuality: 'medium'};
-    const bitmap = await createImageBitmap(video, options);
-    const answer = await ask({type: 'frame', bitmap, model: model.value, prior: prior.value, keep: Number(keep.value),
-                              mirror: true}, [bitmap]);
+    const answer = await engine.frame(video, {width, model: model.value, prior: prior.value, keep: Number(keep.value)});
     if (running && run === runs && inBrowser()) {
-      engine.draw.drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, browser.colours, true);
-      engine.draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours);
+      draw.drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, browser.colours, true);
+      draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours);
       liveCanvas.classList.add('drawn');
       barsCanvas.classList.add('drawn');
       if (status.textContent) say('');
@@ -195,7 +159,8 @@ async function browserFrame(run) {
 
 function serverFrame() {
   if (inFlight >= maxInFlight || performance.now() < quietUntil) return;
-  [canvas.width, canvas.height] = frameSize();
+  canvas.width = Math.min(width, video.videoWidth);
+  canvas.height = Math.round(canvas.width * video.videoHeight / video.videoWidth);
   context.setTransform(-1, 0, 0, 1, canvas.width, 0);
   context.drawImage(video, 0, 0, canvas.width, canvas.height);
   const number = ++sent;

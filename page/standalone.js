@@ -1,0 +1,90 @@
+// The static page of `fer-model export-web` (standalone.html): settings.json names the runtime, the
+// detector and the models (fer_model.web.browser_assets); the worker does the rest.
+import {Engine} from './fer/client.js';
+import {drawBars, drawFrame} from './fer/draw.js';
+
+const $ = selector => document.querySelector(selector);
+const video = $('video'), button = $('button.start'), keep = $('input.keep'), prior = $('select.prior');
+const model = $('select.model'), where = $('.where'), status = $('.status');
+const liveCanvas = $('.live-canvas'), barsCanvas = $('.bars-canvas'), drop = $('.drop'), photo = $('input.photo');
+const PRIOR_LABELS = {trained: 'As trained', balanced: 'Balanced', everyday: 'Everyday'};
+let engine = null, settings = null, camera = null, running = false, runs = 0, busy = false;
+
+const url = path => new URL(path, document.baseURI).href;
+const say = text => { status.textContent = text; };
+
+function show(answer, mirror) {
+  drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, settings.colours, mirror);
+  drawBars(barsCanvas, answer.faces, answer.labels, settings.colours);
+  liveCanvas.classList.add('drawn');
+  barsCanvas.classList.add('drawn');
+  answer.bitmap.close();
+}
+
+async function describe() {
+  const answer = await engine.describe(model.value);
+  const chosen = prior.value || settings.webcamPrior;
+  prior.innerHTML = answer.priors.map(name => `<option value="${name}">${PRIOR_LABELS[name] || name}</option>`).join('');
+  prior.value = answer.priors.includes(chosen) ? chosen : answer.priors[0];
+}
+
+async function start() {
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: settings.width}}, audio: false});
+  } catch (error) {
+    say(`Could not open the camera: ${error.message}. Allow camera access for this page and try again.`);
+    return;
+  }
+  video.srcObject = camera;
+  await video.play();
+  running = true;
+  const run = ++runs;
+  button.textContent = 'Stop';
+  while (running && run === runs) {
+    await new Promise(resolve => video.requestVideoFrameCallback ? video.requestVideoFrameCallback(resolve) : setTimeout(resolve, 33));
+    if (busy || !video.videoWidth) continue;
+    busy = true;
+    engine.frame(video, {width: settings.width, model: model.value, prior: prior.value, keep: Number(keep.value)})
+      .then(answer => { if (running && run === runs) show(answer, true); else answer.bitmap.close(); say(''); })
+      .catch(error => say(`This frame could not be read: ${error.message}`))
+      .finally(() => { busy = false; });
+  }
+}
+
+function stop() {
+  running = false;
+  if (camera) camera.getTracks().forEach(track => track.stop());
+  camera = null;
+  button.textContent = 'Start the camera';
+}
+
+async function readPhoto(file) {
+  if (!file) return;
+  stop();
+  try {
+    const answer = await engine.photo(file, {model: model.value, prior: prior.value});
+    show(answer, false);
+    const found = answer.faces.filter(face => face.faceFound).length;
+    say(found ? `${found} face${found > 1 ? 's' : ''} found.` : 'No face found: the whole image was read as one face.');
+  } catch (error) {
+    say(`Could not read ${file.name}: ${error.message}`);
+  }
+}
+
+async function main() {
+  settings = await (await fetch(url('settings.json'))).json();
+  model.innerHTML = Object.keys(settings.assets.models).map(name => `<option value="${name}">${name}</option>`).join('');
+  engine = await Engine.start(settings, url);
+  await describe();
+  where.textContent = 'Running in your browser: frames and photos stay on this device.';
+  button.disabled = false;
+}
+
+keep.addEventListener('input', () => { $('.keep-value').textContent = Number(keep.value).toFixed(1); });
+model.addEventListener('change', () => describe().catch(error => say(error.message)));
+button.addEventListener('click', () => (running ? stop() : start()));
+photo.addEventListener('change', () => readPhoto(photo.files[0]));
+drop.addEventListener('dragover', event => { event.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', event => { event.preventDefault(); drop.classList.remove('over'); readPhoto(event.dataTransfer.files[0]); });
+main().catch(error => { where.textContent = `The in-browser pipeline could not start: ${error.message}`; });
