@@ -88,7 +88,7 @@ def open_webcam_tab(browser, url: str, grad_cam: bool = False):
     page.goto(url)
     page.get_by_role("tab", name="Webcam").click()
     if grad_cam:
-        page.get_by_label("Show where the model looked (Grad-CAM)").locator("visible=true").first.check()
+        page.get_by_label("Show where the model looked (Grad-CAM").locator("visible=true").first.check()
     page.locator("#webcam button.start").click(timeout=30_000)
     page.locator("#live canvas.drawn, #live img[src]").first.wait_for(timeout=60_000)
     return context, page

@@ -65,6 +65,27 @@ def _image_src(page, elem_id):
     return page.locator(f"#{elem_id} img").first.get_attribute("src", timeout=5000)
 
 
+def _canvas_picture(page) -> str:
+    """What the page's own live canvas shows (the in-browser path), as a data URL."""
+    return page.evaluate("document.querySelector('#live canvas').toDataURL('image/jpeg', 0.5)")
+
+
+def _distinct_canvas_frames(page, wanted: int, timeout_s: float = 90) -> int:
+    frames, deadline = set(), time.time() + timeout_s
+    while len(frames) < wanted and time.time() < deadline:
+        frames.add(_canvas_picture(page))
+        page.wait_for_timeout(100)
+    return len(frames)
+
+
+def _server_calls(page) -> list:
+    """The requests the page makes to the app's API from now on (files aside)."""
+    calls = []
+    page.on("request", lambda request: calls.append(request.url) if "/gradio_api/" in request.url and
+            "/gradio_api/file=" not in request.url else None)
+    return calls
+
+
 def _distinct_live_frames(page, wanted: int, timeout_s: float = 90) -> int:
     """How many different annotated frames `#live` showed before `wanted` were seen or the time ran
     out: asserts that the stream works, not how fast (bench/webcam.py measures that)."""
@@ -104,24 +125,43 @@ def test_upload_of_a_non_image_says_so(server, browser, tmp_path, shots):
     page.close()
 
 
-def test_webcam_stream_updates_predictions(server, browser, shots):
+def test_webcam_runs_in_the_browser_without_a_request_per_frame(server, browser, shots):
     context, page = open_webcam_tab(browser, server)
-    page.locator("#live-bars img").first.wait_for(timeout=30_000)
-    assert _distinct_live_frames(page, 3) >= 3  # the face drifts in the fake camera: each frame is a new file
-    assert page.evaluate("document.querySelector('#live img').naturalWidth") == 640  # the page's frame size
+    assert "Running in your browser" in page.locator("#webcam .where").inner_text()
+    calls = _server_calls(page)
+    assert _distinct_canvas_frames(page, 10) >= 10  # the face drifts in the fake camera: each frame is new
+    assert calls == []  # ten annotated frames, no request to the app
+    assert page.evaluate("document.querySelector('#live canvas').width") == 640  # the page's frame size
+    assert page.locator("#live-bars canvas.drawn").is_visible() and not page.locator("#live img").is_visible()
     page.screenshot(path=str(shots / "webcam.png"))
     page.locator("#webcam button.start").click()  # Stop: the camera is released and the frames stop
     page.get_by_role("button", name="Start the camera").wait_for(timeout=10_000)
-    page.wait_for_timeout(500)  # an answer already on its way may still land
-    last = _image_src(page, "live")
+    page.wait_for_timeout(500)  # a frame already with the worker may still land
+    last = _canvas_picture(page)
     page.wait_for_timeout(1500)
-    assert _image_src(page, "live") == last
+    assert _canvas_picture(page) == last
+    context.close()
+
+
+def test_webcam_falls_back_to_the_server_when_the_runtime_cannot_load(server, browser, shots):
+    context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1000})
+    context.route("**/*.wasm*", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(server)
+    page.get_by_role("tab", name="Webcam").click()
+    page.locator("#webcam button.start").click(timeout=30_000)
+    page.locator("#live img[src]").wait_for(timeout=60_000)
+    assert _distinct_live_frames(page, 3) >= 3  # the server's annotated frames
+    where = page.locator("#webcam .where").inner_text()
+    assert where.startswith("Running on the server: the in-browser pipeline could not start")
+    page.screenshot(path=str(shots / "webcam_server_fallback.png"))
     context.close()
 
 
 def test_webcam_keeps_streaming_with_grad_cam_on(server, browser, shots):
     context, page = open_webcam_tab(browser, server, grad_cam=True)
-    assert _distinct_live_frames(page, 3) >= 3  # frames keep coming with the heat map on
+    assert _distinct_live_frames(page, 3) >= 3  # frames keep coming with the heat map on, from the server
+    assert page.locator("#webcam .where").inner_text().startswith("Running on the server: Grad-CAM")
     assert page.locator("#webcam .status").inner_text() == ""  # where the page reports a failed frame
     page.screenshot(path=str(shots / "webcam_grad_cam.png"))
     context.close()
