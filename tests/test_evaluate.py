@@ -230,7 +230,7 @@ def test_push_uploads_the_model_files(evaluated, monkeypatch):
     assert hub.push(tmp / "model", "me/fernet", token="hf_fake") == "https://huggingface.co/me/fernet/commit/1"
     assert calls["repo"] == "me/fernet"
     assert calls["files"] == sorted(["README.md", "config.json", "preprocessor_config.json", "confusion_matrix.png",
-                                     "curves.png", "log.csv", "metrics.json", "model.safetensors",
+                                     "curves.png", "log.csv", "metrics.json", "model.onnx", "model.safetensors",
                                      "reliability_diagram.png", "training_config.json"])
 
 
