@@ -43,7 +43,15 @@ let engine = null;  // the in-browser pipeline (page/fer/client.js) once it has 
 let draw = null;  // page/fer/draw.js
 let engineFailure = browser ? null : 'this app serves no in-browser pipeline';
 let engineLoading = null;
-let busy = false;  // a frame is with the worker
+// Frames with the worker: one being read and at most one waiting. A camera frame is sent while
+// another is being read only when that one is due within half a frame interval (by the worker's
+// recent time per frame), so the worker seldom idles and no frame waits long: the rate of two in
+// flight with close to the lag of one.
+let withWorker = 0;
+let readSince = 0;  // when the frame being read was sent
+let frameMs = 30;  // the worker's recent time per frame, answer to answer (moving average)
+let drawnFrame = 0, sentFrame = 0;
+const CAMERA_INTERVAL = 1000 / 30;
 
 keep.addEventListener('input', () => { keepValue.textContent = Number(keep.value).toFixed(1); });
 
@@ -137,11 +145,20 @@ async function start() {
 }
 
 async function browserFrame(run) {
-  if (busy) return;
-  busy = true;
+  const now = performance.now();
+  if (withWorker >= 2 || (withWorker === 1 && frameMs - (now - readSince) > CAMERA_INTERVAL / 2)) return;
+  if (withWorker === 0) readSince = now;
+  withWorker++;
+  const number = ++sentFrame;
   try {
+    const t0 = performance.now();
     const answer = await engine.frame(video, {width, model: model.value, prior: prior.value, keep: Number(keep.value)});
-    if (running && run === runs && inBrowser()) {
+    if (answer.type === 'skipped') return;
+    const done = performance.now();
+    frameMs = 0.8 * frameMs + 0.2 * (done - Math.max(readSince, t0));
+    readSince = done;  // the waiting frame, if any, is being read from now
+    if (running && run === runs && inBrowser() && number > drawnFrame) {
+      drawnFrame = number;
       draw.drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, browser.colours, true);
       draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours);
       liveCanvas.classList.add('drawn');
@@ -153,7 +170,7 @@ async function browserFrame(run) {
     engineFailure = error.message;  // from now on the server path, and the line says why
     showWhere();
   } finally {
-    busy = false;
+    withWorker--;
   }
 }
 

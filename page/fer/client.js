@@ -48,7 +48,8 @@ export class Engine {
   describe(model) { return this.ask({type: 'describe', model}); }
 
   /** One camera frame at most `width` pixels wide, mirrored as a selfie view, through the tracker:
-   * {bitmap, faces, labels, ms}; the caller closes the bitmap. */
+   * {type: 'result', bitmap, faces, labels, ms} (the caller closes the bitmap), or {type: 'skipped'}
+   * where a newer frame took its turn. */
   async frame(video, {width, model, prior, keep}) {
     const w = Math.min(width, video.videoWidth), h = Math.round(w * video.videoHeight / video.videoWidth);
     const options = w === video.videoWidth ? {} : {resizeWidth: w, resizeHeight: h, resizeQuality: 'medium'};

@@ -50,17 +50,18 @@ export class Recognizer {
    * YuNetFaceDetector.detect finds them with these settings. */
   async detect(pixels, width, height, channels = 4) {
     const {max_side: maxSide, retry_pad: retryPad} = this.settings;
-    const rgb = channels === 3 ? pixels : toRgb(pixels, width, height, channels);
-    const boxes = await this.search(rgb, width, height, 0);
+    const boxes = await this.search(pixels, width, height, 0, channels);
     if (boxes.length || !retryPad) return boxes;
+    const rgb = channels === 3 ? pixels : toRgb(pixels, width, height, channels);
     const pad = pyRound(retryPad * Math.max(width, height));
     return this.search(padReplicate(rgb, width, height, pad), width + 2 * pad, height + 2 * pad, pad);
   }
 
-  async search(rgb, width, height, offset) {
+  async search(pixels, width, height, offset, channels = 3) {
     const [searchWidth, searchHeight] = searchSize(width, height, this.settings.max_side);
-    const small = searchWidth === width && searchHeight === height ? rgb
-      : resizeArea(rgb, width, height, searchWidth, searchHeight, 3);
+    const same = searchWidth === width && searchHeight === height;
+    const small = same ? (channels === 3 ? pixels : toRgb(pixels, width, height, channels))
+      : resizeArea(pixels, width, height, searchWidth, searchHeight, channels);
     const input = yunetInput(small, searchWidth, searchHeight);
     const outputs = await this.finder.run({input: new this.ort.Tensor('float32', input.data, input.dims)});
     const arrays = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));

@@ -6,7 +6,7 @@
 //   {type: 'frame', id, bitmap, model, prior, keep, mirror}: a live camera frame (tracked, one view per face)
 //   {type: 'photo', id, bitmap, model, prior}: a photo (every test-time view, numbered 1, 2, ...)
 // and out: {type: 'ready'}, {type: 'model', name, labels, priors, prior}, {type: 'result', id, bitmap,
-// faces, ms} or {type: 'error', id, message}.
+// faces, ms}, {type: 'skipped', id} (a frame superseded by a newer one) or {type: 'error', id, message}.
 import {Recognizer, fetchModel} from './inference.js';
 import {FaceTracker} from './pipeline.js';
 
@@ -67,7 +67,29 @@ function plain(face) {
           label: face.label};
 }
 
-self.onmessage = async ({data}) => {
+// Messages are handled one at a time, in order. A camera frame that is still waiting when a newer
+// one arrives is dropped (answered {type: 'skipped'}): the page keeps two frames here, so the next
+// is ready the moment the last is done, and never reads a stale one.
+let waitingFrame = null;
+let chain = Promise.resolve();
+self.onmessage = ({data}) => {
+  if (data.type !== 'frame') {
+    chain = chain.then(() => handle(data));
+    return;
+  }
+  if (waitingFrame) {
+    waitingFrame.bitmap.close();
+    self.postMessage({type: 'skipped', id: waitingFrame.id});
+  }
+  waitingFrame = data;
+  chain = chain.then(() => {
+    const next = waitingFrame;
+    waitingFrame = null;
+    return next ? handle(next) : null;
+  });
+};
+
+async function handle(data) {
   const started = performance.now();
   try {
     if (data.type === 'load') {
@@ -98,4 +120,4 @@ self.onmessage = async ({data}) => {
     if (data.bitmap) data.bitmap.close();
     self.postMessage({type: 'error', id: data.id, message: String(error && error.message || error)});
   }
-};
+}
