@@ -61,6 +61,8 @@ PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Ev
 PRIOR_INFO = ("How common each expression is assumed to be. Balanced: all seven equally likely (posed faces, "
               "someone pulling faces at the camera). Everyday: mostly neutral and happy, as in ordinary photos. "
               "As trained: the mix the model learned from.")
+SALIENCY_MISSING = ("Grad-CAM needs PyTorch, which this server runs without (its predictions use onnxruntime); "
+                    "install the full requirements to see where the model looked.")
 SMOOTHING_INFO = ("Each update shows this share of the previous bars plus the rest of the new frame (an exponential "
                   "moving average per face), so the bars do not flicker.")
 TABLE_COLUMNS = ["face", "label", "probability", "x", "y", "width", "height"]
@@ -148,6 +150,16 @@ class Demo:
     def model_choices(self) -> list[str]:
         return list(self.models)
 
+    @property
+    def saliency_available(self) -> bool:
+        """Whether Grad-CAM can run: it needs the torch backend (a torch-free install has none)."""
+        return all(upload.backend == "torch" for upload, _, _ in self.models.values())
+
+    def _saliency(self, show_saliency: bool) -> bool:
+        if show_saliency and not self.saliency_available:
+            raise gr.Error(SALIENCY_MISSING, print_exception=False)
+        return bool(show_saliency)
+
     def browser_folders(self) -> dict[str, Path]:
         """The local folders of the models the page can run itself (model.onnx beside the weights)."""
         folders = {name: Path(resolve_model(name)) for name in self.models}
@@ -179,6 +191,7 @@ class Demo:
         prior (default: the model's); `show_landmarks`: mark the detector's five points; `model`:
         one of :meth:`model_choices` (default: the first)."""
         prior, (upload, _, _) = self._prior(prior), self._model(model)
+        show_saliency = self._saliency(show_saliency)
         if file is None:
             raise gr.Error("Upload an image first.", print_exception=False)
         path = file["path"] if isinstance(file, dict) else file
@@ -224,6 +237,8 @@ class Demo:
             model = request.get("model") or None
             if model is not None and model not in self.models:
                 return {"error": f"Unknown model {model!r}."}
+            if show_saliency and not self.saliency_available:
+                return {"error": SALIENCY_MISSING}
             image = load_image(base64.b64decode(request["image"].partition(",")[2], validate=True))
         except ImageError as error:
             return {"error": f"The webcam frame could not be read: {error}."}
@@ -348,7 +363,9 @@ def _upload_tab(demo: Demo) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Image", type="filepath", sources=["upload", "clipboard"], height=360)
-            saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False)
+            saliency = gr.Checkbox(label="Show where the model looked (Grad-CAM)", value=False,
+                                   interactive=demo.saliency_available,
+                                   info=None if demo.saliency_available else SALIENCY_MISSING)
             landmarks = gr.Checkbox(label="Mark the face landmarks (eyes, nose tip, mouth corners)", value=False)
             prior = _prior_control(demo, "prior")
             model = _model_control(demo, "model")
@@ -387,7 +404,9 @@ def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = W
     browser["priorLabels"] = PRIOR_LABELS
     page = (PAGE / "webcam.html").read_text().format(
         width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, info=SMOOTHING_INFO,
-        prior_options=options, prior_info=PRIOR_INFO, model_options=models, browser=html.escape(json.dumps(browser)))
+        prior_options=options, prior_info=PRIOR_INFO, model_options=models, browser=html.escape(json.dumps(browser)),
+        saliency="" if demo.saliency_available else "disabled",
+        saliency_note="runs on the server" if demo.saliency_available else html.escape(SALIENCY_MISSING))
     gr.HTML(html_template=page, css_template=(PAGE / "webcam.css").read_text(),
             js_on_load=(PAGE / "webcam.js").read_text(), server_functions=[live_frame], elem_id="webcam")
 

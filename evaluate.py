@@ -27,7 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
+from fer_model.cli import require_torch
+
+require_torch("evaluate.py")  # one line and exit 2 where PyTorch is missing
+
+import torch  # noqa: E402
 from tqdm import tqdm
 
 from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013, resolve_model

@@ -28,7 +28,11 @@ import shlex
 from pathlib import Path
 
 import numpy as np
-import torch
+from fer_model.cli import require_torch
+
+require_torch("soup.py")  # one line and exit 2 where PyTorch is missing
+
+import torch  # noqa: E402
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 from fer_model import FERNet, default_data_path, load_fer2013

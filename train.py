@@ -20,7 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from fer_model.cli import require_torch
+
+require_torch("train.py")  # one line and exit 2 where PyTorch is missing
+
+import torch  # noqa: E402
 import torch.distributed as dist
 from tqdm import tqdm
 

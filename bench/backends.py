@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL_NAME, EXAMPLES, EmotionRecognizer, load_image  # noqa: E402
 from fer_model.batch import BatchPredictor, collect_inputs, frame_recognizer, run  # noqa: E402
-from fer_model.export import OnnxNetwork, export_onnx  # noqa: E402
+from fer_model.export import export_onnx  # noqa: E402
+from fer_model.onnx_runtime import OnnxNetwork  # noqa: E402
 from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
 from fer_model.preprocess import to_rgb  # noqa: E402
 from inference import timed  # noqa: E402  (bench/inference.py, beside this script)

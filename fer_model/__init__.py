@@ -4,8 +4,8 @@ from pathlib import Path
 
 from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .data import DataError, FERData, default_data_path, load_fer2013
+from .errors import ModelLoadError
 from .labels import FER2013_LABELS
-from .model import FERNet, ModelLoadError
 from .inference import EmotionRecognizer, FacePrediction
 from .preprocess import ImageError, load_image, to_grayscale
 from .processor import FaceProcessor
@@ -17,6 +17,22 @@ from .shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS, resolve_model
 # try them on (examples/README.md: licences).
 DEFAULT_MODEL = resolve_model(DEFAULT_MODEL_NAME)
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+
+def __getattr__(name: str):
+    """FERNet, imported on first use: it is a torch module, and predictions run without torch."""
+    if name == "FERNet":
+        from .errors import TorchMissingError
+        from .inference import torch_available
+
+        if not torch_available():
+            raise TorchMissingError("FERNet")
+        from .model import FERNet
+
+        return FERNet
+    raise AttributeError(f"module 'fer_model' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "SHIPPED_MODELS", "EXAMPLES", "resolve_model", "FER2013_LABELS", "Box", "EmotionRecognizer", "FaceDetector", "FacePrediction",

@@ -100,8 +100,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                               "video frames; ADDRESS of a running cluster (`ray start --head` there), or none to "
                               "start Ray on this machine (needs fer_model[ray])")
     predict.add_argument("--workers", type=int, help="with --ray: actors in the pool (default: one per CPU)")
-    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                         help="run the network through torch, or through onnxruntime (a folder from `export`)")
+    predict.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                         help="run the network through torch, or through onnxruntime (the folder's model.onnx); "
+                              "auto: torch where it is installed (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command in ("configure", "export", "export-web", "push"):
         return args
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print(push(args.folder, args.repo_id, private=args.private))
         return 0
     if args.command == "export":
+        from .cli import require_torch
+
+        require_torch("fer-model export")
         from .export import export_onnx
 
         print(f"wrote {export_onnx(args.model, args.out)}")

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .inference import EmotionRecognizer, FacePrediction
-from .model import atomic_write
+from .files import atomic_write
 from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
 from .render import annotate
 from .detect import LANDMARK_NAMES

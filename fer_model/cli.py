@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, ProcessorError,
-                     PublishError, ResumeError)
+                     PublishError, ResumeError, TorchMissingError)
 
 USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError,
-               FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
+               TorchMissingError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
 
 
@@ -44,3 +44,13 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None
     argv = list(sys.argv[1:] if argv is None else argv)
     with reported_errors("--debug" in argv):
         main([arg for arg in argv if arg != "--debug"])
+
+
+def require_torch(what: str) -> None:
+    """Exit 2 with one line where PyTorch is missing (the scripts that train or evaluate call this
+    before importing it)."""
+    from .inference import torch_available
+
+    if not torch_available():
+        print(f"error: {TorchMissingError(what)}", file=sys.stderr)
+        sys.exit(2)

@@ -38,3 +38,12 @@ class NotLoggedInError(RuntimeError):
 
 class PublishError(RuntimeError):
     """The upload itself failed (network, permissions); the message carries the Hub's reason."""
+
+
+class TorchMissingError(ImportError):
+    """PyTorch is not installed and the call needs it (training, evaluation, Grad-CAM, FERNet);
+    predictions run without it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"PyTorch is not installed; {what} needs it (pip install -r requirements.txt, or "
+                         "pip install fer_model[torch]); predictions run without it (backend='onnx')")

@@ -1,11 +1,26 @@
-"""Writing files so that a reader never sees half of one (no torch here: the torch-free runtime uses it too)."""
+"""A model folder's file names and the one way its files are written, so that a reader never sees
+half of one (no torch here: the torch-free runtime and the page's tooling use it too)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+# Processor settings that config.json files of earlier releases carried (before
+# preprocessor_config.json, and mean/std until it held the whole transform): FaceProcessor reads
+# them from there, the network ignores them.
+LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature", "mean", "std")
+
+
+def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Write `folder/config.json` (atomically): the one writer of model configs."""
+    text = json.dumps(config, sort_keys=True, indent=2)
+    atomic_write(Path(folder) / CONFIG_NAME, lambda path: Path(path).write_text(text))
 
 
 def atomic_write(target: str | os.PathLike, write: Any) -> None:

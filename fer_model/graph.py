@@ -23,10 +23,9 @@ import struct
 from pathlib import Path
 
 from .errors import ModelLoadError
+from .files import CONFIG_NAME, WEIGHTS_NAME
 
 GRAPH_NAME = "model.onnx"
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 OPSET = 17
 IR_VERSION = 8  # read by every onnxruntime since 1.10 and by onnxruntime-web
 BN_EPSILON = 1e-5  # torch.nn.BatchNorm2d's default, which FERNet uses

@@ -13,7 +13,7 @@ from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
 from .errors import NotLoggedInError, PublishError
 from .inference import load_pretrained
-from .model import CONFIG_NAME, WEIGHTS_NAME
+from .files import CONFIG_NAME, WEIGHTS_NAME
 from .processor import PROCESSOR_NAME
 
 # What a model repo gets: weights, configs, card, the figures it shows and the records behind them.

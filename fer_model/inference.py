@@ -9,36 +9,61 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-import torch
 
 from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
-from .model import FERNet, ModelLoadError
-from .saliency import grad_cam
+from .errors import ModelLoadError, TorchMissingError
+from .onnx_runtime import OnnxNetwork
 from .preprocess import ImageLike, load_image, to_grayscale, to_rgb
 from .processor import FaceProcessor
 
+BACKENDS = ("auto", "torch", "onnx")
 
-@torch.inference_mode()
-def predict_logits(model: FERNet, inputs: torch.Tensor, batch_size: int = 64,
-                   device: str | torch.device | None = None) -> torch.Tensor:
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported here (the torch-free install has none)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def predict_logits(model, inputs, batch_size: int = 64, device=None):
     """Logits (N, classes), float32 on the CPU, of the network's input (N, 1, size, size) as
     :class:`FaceProcessor` makes it (`processor(gray, boxes).pixel_values`, `crop_inputs`,
-    `normalize`).
+    `normalize`): a torch tensor from a torch network, a NumPy array from an
+    :class:`~fer_model.onnx_runtime.OnnxNetwork` (no torch needed).
 
     The one forward pass behind every prediction: the recognizer, evaluation, training's
     validation and the app. Runs in eval mode (restoring the model's mode after) and in
     channels_last layout (measured faster for these convolutions in bench/inference.py), in
     batches of 64 (larger ones spend their time allocating activations: PrivateTest took 14 s in
-    batches of 512 and 9 s in batches of 64 on a 2-core Xeon). An exported network
-    (:class:`fer_model.export.OnnxNetwork`) gets the same batches through onnxruntime.
+    batches of 512 and 9 s in batches of 64 on a 2-core Xeon). The onnxruntime network gets the
+    same batches.
     """
-    inputs = torch.as_tensor(inputs)
-    if not inputs.is_floating_point():
-        raise TypeError(f"predict_logits takes the processor's float input, not {inputs.dtype} pixels: "
-                        "pass processor.normalize(faces) (or processor.crop_inputs(faces))")
-    if not isinstance(model, torch.nn.Module):  # the onnxruntime backend
+    if isinstance(model, OnnxNetwork):
+        inputs = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
+        _check_float(inputs.dtype)
         outputs = [model.logits(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)]
-        return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
+        return np.concatenate(outputs) if outputs else np.empty((0, len(model.labels)), np.float32)
+    import torch
+
+    inputs = torch.as_tensor(inputs)
+    _check_float(inputs.dtype)
+    with torch.inference_mode():
+        return _torch_logits(model, inputs, batch_size, device)
+
+
+def _check_float(dtype) -> None:
+    if "float" not in str(dtype):
+        raise TypeError(f"predict_logits takes the processor's float input, not {dtype} pixels: "
+                        "pass processor.normalize(faces) (or processor.crop_inputs(faces))")
+
+
+def _torch_logits(model, inputs, batch_size: int, device):
+    import torch
+
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -50,7 +75,7 @@ def predict_logits(model: FERNet, inputs: torch.Tensor, batch_size: int = 64,
     return torch.cat(outputs) if outputs else torch.empty(0, len(model.labels))
 
 
-def predict_crops(model: FERNet, processor: FaceProcessor, faces: list[np.ndarray] | np.ndarray,
+def predict_crops(model, processor: FaceProcessor, faces: list[np.ndarray] | np.ndarray,
                   batch_size: int = 64) -> np.ndarray:
     """Probabilities (N, classes) of framed grayscale face crops through `processor`: its test-time
     views, normalisation, temperature and prior (``processor.single_view()`` for the model alone)."""
@@ -102,7 +127,8 @@ class EmotionRecognizer:
         >>> [(p.label, round(p.score, 2)) for p in recognizer.predict("photo.jpg")]
 
     Args:
-        model: a FERNet; its config gives the labels.
+        model: a FERNet, or an :class:`~fer_model.onnx_runtime.OnnxNetwork` (no torch needed);
+            its config gives the labels.
         processor: the input transform and the reading of the logits (crop, views, normalisation,
             temperature, prior; default: one plain crop, T = 1, no prior).
         detector: a :class:`FaceDetector`; None classifies the whole image as one face.
@@ -110,10 +136,13 @@ class EmotionRecognizer:
             label); None keeps the processor's.
     """
 
-    def __init__(self, model: FERNet, processor: FaceProcessor | None = None, detector: FaceDetector | None = None,
-                 device: Union[str, torch.device] = "cpu", prior: str | list[float] | None = None) -> None:
-        self.device = torch.device(device)
-        if isinstance(model, torch.nn.Module):
+    def __init__(self, model, processor: FaceProcessor | None = None, detector: FaceDetector | None = None,
+                 device="cpu", prior: str | list[float] | None = None) -> None:
+        self.device = device
+        if not isinstance(model, OnnxNetwork):
+            import torch
+
+            self.device = torch.device(device)
             model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.model = model
         self.processor = (processor or FaceProcessor(image_size=model.image_size)).with_prior(prior)
@@ -121,21 +150,19 @@ class EmotionRecognizer:
 
     @classmethod
     def from_pretrained(cls, path: Union[str, os.PathLike, None] = None, detector: FaceDetector | None = None,
-                        backend: str = "torch", **kwargs: Any) -> "EmotionRecognizer":
+                        backend: str = "auto", **kwargs: Any) -> "EmotionRecognizer":
         """Load a saved model and its processor (a folder, a shipped model's short name such as
         "fernet-fer2013", or a Hub id; default: the default shipped model) and the shipped YuNet
-        face detector. `backend="onnx"` runs the network of a folder written by `fer-model export`
-        through onnxruntime instead of torch (same crop, views, calibration and prior). Keyword arguments
-        (`prior`, `device`) go to the constructor."""
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
-        model, processor = load_pretrained(path)
-        if backend == "onnx":
-            from .export import OnnxNetwork
-            from .shipped import resolve_model
-
-            model = OnnxNetwork(resolve_model(path))
+        face detector. `backend`: "torch", "onnx" (the folder's model.onnx through onnxruntime:
+        same crop, views, calibration and prior, no torch needed) or "auto" (torch where it is
+        installed, else onnx). Keyword arguments (`prior`, `device`) go to the constructor."""
+        model, processor = load_pretrained(path, backend)
         return cls(model, processor, detector or YuNetFaceDetector(), **kwargs)
+
+    @property
+    def backend(self) -> str:
+        """"onnx" or "torch": what runs the network."""
+        return "onnx" if isinstance(self.model, OnnxNetwork) else "torch"
 
     @property
     def labels(self) -> list[str]:
@@ -168,13 +195,19 @@ class EmotionRecognizer:
     def predict_boxes(self, gray: np.ndarray, boxes: list[Box], saliency: bool = False) -> list[FacePrediction]:
         """Predictions for the faces at `boxes` of a grayscale image (H, W), or for the whole
         image when `boxes` is empty (taken as a framed face crop)."""
-        if saliency and not isinstance(self.model, torch.nn.Module):
+        if saliency and self.backend != "torch":
+            if not torch_available():
+                raise TorchMissingError("Grad-CAM (saliency=True)")
             raise ValueError("saliency (Grad-CAM) needs the torch backend: it reads the network's gradients")
         inputs = self.processor(gray, boxes)
         probabilities = self.processor.probabilities(predict_logits(self.model, inputs.pixel_values, device=self.device))
         results = [self._result(box, row, inputs.face_found) for box, row in zip(inputs.boxes, probabilities)]
         if saliency:  # of view 0 of each face, the plain crop, from the same input as the probabilities
-            plain = inputs.pixel_values[::self.processor.views_per_face]
+            import torch
+
+            from .saliency import grad_cam
+
+            plain = torch.from_numpy(np.ascontiguousarray(inputs.pixel_values[::self.processor.views_per_face]))
             plain = plain.to(self.device).contiguous(memory_format=torch.channels_last)
             maps = grad_cam(self.model, plain, torch.from_numpy(probabilities.argmax(1))).cpu().numpy()
             for result, heatmap in zip(results, maps):
@@ -187,7 +220,7 @@ class EmotionRecognizer:
         read and searched as `predict` does, and their model inputs go through the network in
         shared batches (much faster than one call per image on a CPU)."""
         found = [self.processor(*self.find_faces(image)) for image in images]
-        logits = predict_logits(self.model, torch.cat([inputs.pixel_values for inputs in found]), batch_size,
+        logits = predict_logits(self.model, np.concatenate([inputs.pixel_values for inputs in found]), batch_size,
                                 self.device)
         results, start = [], 0
         for inputs in found:
@@ -197,10 +230,6 @@ class EmotionRecognizer:
                             for prior in priors])
         return results
 
-    def predict_faces(self, faces: list[np.ndarray]) -> np.ndarray:
-        """Probabilities (N, classes) for framed grayscale face crops of any size, in one batch."""
-        return predict_crops(self.model, self.processor, faces)
-
     def _result(self, box: Box, probabilities: np.ndarray, face_found: bool) -> FacePrediction:
         named = {label: float(p) for label, p in zip(self.labels, probabilities)}
         score = None if box.score is None else round(box.score, 4)
@@ -209,30 +238,46 @@ class EmotionRecognizer:
                               detector_score=score if face_found else None)
 
 
-def load_pretrained(path: Union[str, os.PathLike, None] = None) -> tuple[FERNet, FaceProcessor]:
+def load_pretrained(path: Union[str, os.PathLike, None] = None, backend: str = "torch"):
     """The network and its processor from one model folder, a shipped model's short name
     (fer_model.shipped; default: the default shipped model) or a Hub id: the one call every entry
-    point loads a model through."""
+    point loads a model through. `backend` "torch" gives a FERNet; "onnx" an
+    :class:`~fer_model.onnx_runtime.OnnxNetwork` of the folder's model.onnx (no torch); "auto"
+    torch where it is installed, else onnx."""
     from .shipped import PRETRAINED, resolve_model
 
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto":
+        backend = "torch" if torch_available() else "onnx"
     path = resolve_model(path)
     if Path(path).parent == PRETRAINED and not (Path(path) / "model.safetensors").exists():
         raise ModelLoadError(f"the shipped model is missing at {path}; reinstall fer_model, train one with "
                              "train.py or pass the path of a saved model")
-    model = FERNet.from_pretrained(path)
-    processor = FaceProcessor.from_pretrained(path if Path(path).is_dir() else _hub_folder(str(path)))
+    folder = Path(path) if Path(path).is_dir() else None
+    if backend == "onnx":
+        folder = folder or _hub_folder(str(path), onnx=True)
+        model = OnnxNetwork(folder)
+    else:
+        if not torch_available():
+            raise TorchMissingError("backend='torch'")
+        from .model import FERNet
+
+        model = FERNet.from_pretrained(path)
+    processor = FaceProcessor.from_pretrained(folder or _hub_folder(str(path)))
     if len(processor.mean) != model.in_channels:
         raise ModelLoadError(f"{path}: the processor normalises {len(processor.mean)} channel(s) (mean {processor.mean}) "
                              f"but the network takes {model.in_channels}")
     return model, processor
 
 
-def _hub_folder(repo_id: str) -> Path:
-    """The local snapshot of a Hub model's configs (preprocessor_config.json where it has one)."""
+def _hub_folder(repo_id: str, onnx: bool = False) -> Path:
+    """The local snapshot of a Hub model's configs (preprocessor_config.json where it has one), and
+    with `onnx` its model.onnx and the weights that graph reads."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    from .model import CONFIG_NAME
+    from .files import CONFIG_NAME, WEIGHTS_NAME
     from .processor import PROCESSOR_NAME
 
     folder = Path(hf_hub_download(repo_id, CONFIG_NAME)).parent
@@ -240,4 +285,11 @@ def _hub_folder(repo_id: str) -> Path:
         hf_hub_download(repo_id, PROCESSOR_NAME)
     except EntryNotFoundError:  # a folder of the older layout: the settings are in config.json
         pass
+    if onnx:
+        try:
+            hf_hub_download(repo_id, "model.onnx")
+        except EntryNotFoundError as error:
+            raise ModelLoadError(f"{repo_id}: the Hub repo has no model.onnx; save and push it again with this "
+                                 "release, or use backend='torch'") from error
+        hf_hub_download(repo_id, WEIGHTS_NAME)
     return folder

@@ -15,16 +15,10 @@ from torch import nn
 
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
-from .files import atomic_write
+from .files import CONFIG_NAME, LEGACY_KEYS, WEIGHTS_NAME, atomic_write, write_config
 from .graph import write_graph
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
-# Processor settings that config.json files of earlier releases carried (before
-# preprocessor_config.json, and mean/std until it held the whole transform): FaceProcessor reads
-# them from there, the network ignores them.
-LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature", "mean", "std")
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -250,9 +244,3 @@ def load_weights_strict(model: nn.Module, weights: str | os.PathLike, map_locati
     if any(problems):
         raise ModelLoadError(f"{weights} does not match the model config: " + " | ".join(p for p in problems if p))
     model.load_state_dict(state, strict=True)
-
-
-def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Write `folder/config.json` (atomically): the one writer of model configs."""
-    text = json.dumps(config, sort_keys=True, indent=2)
-    atomic_write(Path(folder) / CONFIG_NAME, lambda path: Path(path).write_text(text))

@@ -9,8 +9,9 @@ reads it from there: one record of it).
       --(x / 255 - mean) / std--> pixel values (V, 1, 48, 48) --FERNet--> logits (V, 7)
       --/ temperature, + log(prior / trained_prior)--> softmax --mean over the V views--> (7,)
 
-Every entry point goes through these calls: the recognizer and the app (`__call__`), evaluation
-(`crop_inputs`), training (`normalize` on the augmented batches).
+Every entry point goes through these calls: the recognizer and the app (`__call__`, NumPy only,
+so inference runs without torch), evaluation (`crop_inputs`, `normalize`), training (`normalize`
+on the augmented batches).
 
 The class prior is a logit adjustment (Menon et al., "Long-tail learning via logit adjustment",
 ICLR 2021): the model's calibrated posterior assumes the class distribution it was trained on
@@ -34,12 +35,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from .model import CONFIG_NAME, LEGACY_KEYS, ModelLoadError, atomic_write, write_config
 from .detect import Box
+from .errors import ModelLoadError, ProcessorError
+from .files import CONFIG_NAME, LEGACY_KEYS, atomic_write, write_config
 from .preprocess import eye_angle, face_views
-from .errors import ProcessorError
 
 PROCESSOR_NAME = "preprocessor_config.json"
 PRIOR_NAMES = ("trained", "balanced", "everyday")
@@ -53,11 +53,12 @@ RESCALE_FACTOR = 1 / 255
 @dataclass
 class FaceInputs:
     """What FaceProcessor makes of one image: the faces' boxes (the whole image when none was
-    found), whether a face was found, and the network's input (N * views_per_face, 1, size, size)."""
+    found), whether a face was found, and the network's input (N * views_per_face, 1, size, size),
+    float32."""
 
     boxes: list[Box]
     face_found: bool
-    pixel_values: torch.Tensor
+    pixel_values: np.ndarray
 
 
 @dataclass
@@ -132,16 +133,31 @@ class FaceProcessor:
         else:
             boxes = [Box(0, 0, gray.shape[1], gray.shape[0])]
             views = self.crop_views([gray])
-        return FaceInputs(list(boxes), face_found, self.normalize(views))
+        return FaceInputs(list(boxes), face_found, self.pixel_values(views))
 
     def is_face_crop(self, gray: np.ndarray) -> bool:
         """Whether an image is small enough to be a face crop already (not searched for faces)."""
         return max(gray.shape[:2]) <= self.crop_side
 
-    def normalize(self, faces: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def pixel_values(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 faces (N, H, W) or (N, 1, H, W) -> the network's input (N, 1, H, W) as a NumPy
+        float32 array, (x / 255 - mean) / std: what inference feeds either runtime (no torch)."""
+        faces = np.asarray(faces)
+        faces = faces.astype(np.float32) / np.float32(255.0) if faces.dtype == np.uint8 else faces.astype(np.float32)
+        if faces.ndim == 3:
+            faces = faces[:, None]
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
+        return (faces - mean) / std
+
+    def normalize(self, faces):
         """uint8 faces (N, H, W) or (N, 1, H, W), or floats already in [0, 1] (the augmented
-        training batches) -> the network's float32 input (N, 1, H, W): (x - mean) / std."""
-        faces = torch.as_tensor(faces)
+        training batches) -> the network's float32 input (N, 1, H, W) as a torch tensor:
+        (x - mean) / std. Training and evaluation use it; it needs torch."""
+        import torch
+
+        if not isinstance(faces, torch.Tensor):
+            return torch.from_numpy(self.pixel_values(faces))
         faces = faces.float().div_(255.0) if faces.dtype == torch.uint8 else faces.float()
         if faces.ndim == 3:
             faces = faces.unsqueeze(1)
@@ -149,9 +165,9 @@ class FaceProcessor:
         std = torch.tensor(self.std, device=faces.device).view(1, -1, 1, 1)
         return (faces - mean) / std
 
-    def crop_inputs(self, faces: Sequence[np.ndarray]) -> torch.Tensor:
+    def crop_inputs(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """The network's input (N * V, 1, size, size) of framed face crops (FER-2013 rows)."""
-        return self.normalize(self.crop_views(faces))
+        return self.pixel_values(self.crop_views(faces))
 
 
     @property
@@ -211,24 +227,27 @@ class FaceProcessor:
     def classes(self) -> int:
         return len(self.trained_prior or self.everyday_prior or [0] * 7)
 
-    def logit_adjustment(self, prior: str | Sequence[float] | None = None) -> torch.Tensor | None:
-        """log(prior) - log(trained_prior), added to the tempered logits; None for "trained"."""
+    def logit_adjustment(self, prior: str | Sequence[float] | None = None) -> np.ndarray | None:
+        """log(prior) - log(trained_prior) (float32), added to the tempered logits; None for "trained"."""
         vector = self.prior_vector(prior)
         if vector is None:
             return None
         trained = np.asarray(self.trained_prior) if self.trained_prior is not None else np.full(len(vector), 1 / len(vector))
-        return torch.from_numpy(np.log(vector) - np.log(trained)).float()
+        return (np.log(vector) - np.log(trained)).astype(np.float32)
 
-    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+    def probabilities(self, logits) -> np.ndarray:
         """Calibrated probabilities (N, classes) under this processor's prior, averaged over each
-        face's views: logits (N * views_per_face, classes) in, as face_views/crop_views make them."""
+        face's views: logits (N * views_per_face, classes) in (a NumPy array or a CPU torch
+        tensor), as face_views/crop_views make them. float32, as the network computes."""
         views = self.views_per_face
-        scaled = logits.float() / self.temperature
+        logits = logits.detach().cpu().numpy() if hasattr(logits, "detach") else np.asarray(logits)
+        scaled = logits.astype(np.float32) / np.float32(self.temperature)
         adjustment = self.logit_adjustment()
         if adjustment is not None:
             scaled = scaled + adjustment
-        probabilities = torch.softmax(scaled, dim=1)
-        return probabilities.view(-1, views, probabilities.shape[1]).mean(1).numpy()
+        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        probabilities = scaled / scaled.sum(axis=1, keepdims=True)
+        return probabilities.reshape(-1, views, probabilities.shape[1]).mean(1)
 
     # ------------------------------------------------------------------------------------ files
 

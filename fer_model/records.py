@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .model import atomic_write
+from .files import atomic_write
 
 TRAINING_CONFIG = "training_config.json"
 LOG = "log.csv"

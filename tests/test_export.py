@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fer_model import EmotionRecognizer, FERNet, ModelLoadError
-from fer_model.export import ONNX_NAME, OnnxNetwork, export_onnx
+from fer_model.export import ONNX_NAME, export_onnx
+from fer_model.onnx_runtime import OnnxNetwork
 from fer_model.inference import load_pretrained, predict_logits
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
@@ -30,7 +31,7 @@ def test_onnxruntime_matches_torch_on_real_publictest_rows(exported, fer_data):
     inputs = processor.normalize(faces)
     ours, theirs = predict_logits(model, inputs), predict_logits(OnnxNetwork(exported), inputs)
     assert ours.shape == theirs.shape == (300, 7)  # batches of 64 and a last one of 44: the batch is dynamic
-    assert (torch.softmax(ours, 1) - torch.softmax(theirs, 1)).abs().max() < 1e-4
+    assert (torch.softmax(ours, 1) - torch.softmax(torch.from_numpy(theirs), 1)).abs().max() < 1e-4
 
 
 def test_the_onnx_backend_gives_the_same_labels_on_the_examples(exported):
@@ -45,9 +46,24 @@ def test_the_onnx_backend_gives_the_same_labels_on_the_examples(exported):
         onnx_path.predict(ASTRONAUT, saliency=True)
 
 
-def test_a_folder_without_the_onnx_file_is_named():
-    with pytest.raises(ModelLoadError, match="model.onnx: no such file; write it with `fer-model export"):
-        EmotionRecognizer.from_pretrained("fernet-fer2013", backend="onnx")
+def test_a_folder_without_the_onnx_file_is_named(tmp_path):
+    import shutil
+
+    from fer_model.shipped import resolve_model
+
+    shutil.copytree(resolve_model("fernet-fer2013"), tmp_path / "older", ignore=shutil.ignore_patterns("model.onnx"))
+    with pytest.raises(ModelLoadError, match="model.onnx: no such file; a folder saved by this release has it"):
+        EmotionRecognizer.from_pretrained(tmp_path / "older", backend="onnx")
+
+
+def test_the_shipped_folders_run_on_onnxruntime_as_on_torch():
+    for name in ("fernet-ferplus", "fernet-fer2013"):
+        torch_path, onnx_path = (EmotionRecognizer.from_pretrained(name, backend=b) for b in ("torch", "onnx"))
+        assert (torch_path.backend, onnx_path.backend) == ("torch", "onnx")
+        a, b = torch_path.predict(ASTRONAUT_GRID), onnx_path.predict(ASTRONAUT_GRID)
+        assert [f.label for f in a] == [f.label for f in b]
+        assert np.allclose([list(f.probabilities.values()) for f in a], [list(f.probabilities.values()) for f in b],
+                           atol=1e-4)
 
 
 def test_the_export_and_predict_commands(tmp_path, capsys):

@@ -48,9 +48,9 @@ def test_onnxruntime_on_the_graph_gives_torchs_logits_on_real_faces(name):
     inputs = processor(gray, [(178, 63, 90, 113), (0, 0, 200, 200)]).pixel_values
     session = onnxruntime.InferenceSession(str(Path(resolve_model(name)) / GRAPH_NAME),
                                            providers=["CPUExecutionProvider"])
-    (logits,) = session.run(["logits"], {"faces": inputs.numpy()})
+    (logits,) = session.run(["logits"], {"faces": inputs})
     with torch.no_grad():
-        expected = network(inputs).numpy()
+        expected = network(torch.from_numpy(inputs)).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
 
 

@@ -36,7 +36,7 @@ def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
     model = FERNet().eval()
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.onnx", "model.safetensors"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["labels"] == list(FER2013_LABELS)
     assert config["image_size"] == 48 and config["in_channels"] == 1
@@ -120,7 +120,7 @@ def test_failed_save_keeps_the_previous_files(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.onnx", "model.safetensors"]
     FERNet.from_pretrained(tmp_path)
 
 

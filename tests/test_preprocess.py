@@ -44,7 +44,7 @@ def test_predict_feeds_the_model_what_preprocessor_config_says(fer_data, tmp_pat
     assert "image_size" not in saved  # config.json's: the network is built for it
     recognizer = EmotionRecognizer.from_pretrained(tmp_path)
     faces = fer_data.images[:4]
-    by_hand = (faces.astype(np.float32) / 255 - saved["mean"][0]) / saved["std"][0]
+    by_hand = (faces.astype(np.float32) * saved["rescale_factor"] - saved["image_mean"][0]) / saved["image_std"][0]
     with torch.no_grad():
         expected = torch.softmax(recognizer.model(torch.from_numpy(by_hand).unsqueeze(1)), 1).numpy()
     for face, row in zip(faces, expected):

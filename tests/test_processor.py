@@ -59,13 +59,14 @@ def test_a_folder_whose_config_json_held_mean_and_std_loads_them_into_the_proces
     config = json.loads((model_folder / "config.json").read_text())
     (model_folder / "config.json").write_text(json.dumps({**config, "mean": [0.4], "std": [0.2]}))
     older = json.loads((model_folder / "preprocessor_config.json").read_text())
-    older = {key: value for key, value in older.items() if key not in ("mean", "std", "crop_side")}
+    older = {key: value for key, value in older.items() if key not in ("image_mean", "image_std", "crop_side",
+             "image_processor_type", "do_rescale", "rescale_factor", "do_normalize", "size")}  # as released then
     (model_folder / "preprocessor_config.json").write_text(json.dumps(older))
     model, processor = load_pretrained(model_folder)
     assert processor.mean == [0.4] and processor.std == [0.2] and processor.crop_scale == 1.1
     assert not {"mean", "std"} & set(model.config)  # the network ignores them
     update_processor(model_folder)  # moved to the new layout
-    assert json.loads((model_folder / "preprocessor_config.json").read_text())["mean"] == [0.4]
+    assert json.loads((model_folder / "preprocessor_config.json").read_text())["image_mean"] == [0.4]
     assert not {"mean", "std"} & set(json.loads((model_folder / "config.json").read_text()))
 
 
