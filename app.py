@@ -400,7 +400,7 @@ def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = W
     options = "".join(f'<option value="{name}"{" selected" if name == default else ""}>{label}</option>'
                       for label, name in demo.prior_choices())
     models = "".join(f'<option value="{name}">{name}</option>' for name in demo.model_choices())
-    browser = browser_assets(demo.browser_folders(), lambda path: f"gradio_api/file={Path(path).resolve()}")
+    browser = browser_assets(demo.browser_folders(), lambda path: f"gradio_api/file={Path(path).resolve()}", page=PAGE)
     browser["priorLabels"] = PRIOR_LABELS
     page = (PAGE / "webcam.html").read_text().format(
         width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, info=SMOOTHING_INFO,

@@ -87,6 +87,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     web.add_argument("model", nargs="+", help="model folders or shipped models' short names (the first is the default)")
     web.add_argument("--out", required=True, help="output folder (new or empty)")
     web.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
+    space = commands.add_parser(
+        "export-space", help="write a folder a Hugging Face Space runs as it is (the demo without PyTorch)",
+        description="Write DIR with the Space's README.md front matter (sdk: gradio, app_file), app.py, page/, the "
+                    "package with its shipped models and a requirements.txt without PyTorch; push DIR to a Space "
+                    "repo (or run `python app.py` there).")
+    space.add_argument("--out", required=True, help="output folder (new or empty)")
+    space.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     push = commands.add_parser("push", help="publish a model folder to a Hugging Face Hub model repo "
                                             "(weights, configs, card, figures, model.onnx if there)",
                                description="Load the folder (so a broken model is never published), check its "
@@ -104,7 +111,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="run the network through torch, or through onnxruntime (the folder's model.onnx); "
                               "auto: torch where it is installed (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.command in ("configure", "export", "export-web", "push"):
+    if args.command in ("configure", "export", "export-web", "export-space", "push"):
         return args
     if args.ray is not None and args.annotate:
         parser.error("--annotate writes files on the machine that predicts; run it without --ray")
@@ -140,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
 
         out = export_web(args.model, args.out, args.overwrite)
         print(f"wrote {out}; serve it with: python -m http.server --directory {out}")
+        return 0
+    if args.command == "export-space":
+        from .web import export_space
+
+        print(f"wrote {export_space(args.out, args.overwrite)}; push it to a Space repo, or try it: cd {args.out} "
+              "&& python app.py")
         return 0
     if args.command == "configure":
         from .processor import update_processor

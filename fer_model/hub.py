@@ -27,7 +27,7 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
     The folder is loaded first (network and processor), so a broken model is never published.
     """
     folder = Path(folder)
-    load_pretrained(folder)
+    load_pretrained(folder, backend="auto")  # without torch too: the graph and the processor are checked
     if not (folder / "README.md").exists():
         raise FileNotFoundError(f"{folder}: no README.md model card; run evaluate.py --model {folder} first")
     token = token or get_token()

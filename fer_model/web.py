@@ -151,3 +151,46 @@ def export_web(models: list[str], out: str | os.PathLike, overwrite: bool = Fals
     settings.update(width=WEBCAM_WIDTH, webcamPrior=WEBCAM_PRIOR)
     (out / "settings.json").write_text(json.dumps(settings, indent=2))
     return out
+
+
+SPACE_FILES = ("app.py", "page", "fer_model")  # what a Space runs, copied from the checkout
+SPACE_SKIPPED = ("__pycache__", "*.pyc", "tests", "*.egg-info")
+
+
+def space_requirements(checkout: Path = PAGE.parent) -> list[str]:
+    """The torch-free install's requirements (the package's own and the app extra), read from
+    pyproject.toml so that the Space and `pip install .[app]` never drift apart."""
+    import tomllib
+
+    project = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *project["optional-dependencies"]["app"]]
+
+
+def export_space(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a folder that a Hugging Face Space (sdk: gradio) runs as it is: README.md with the
+    Space's front matter, app.py, page/, the fer_model package with its shipped models, and a
+    requirements.txt without PyTorch (the demo runs on onnxruntime; Grad-CAM is off there)."""
+    import gradio
+
+    checkout, out = PAGE.parent, Path(out)
+    if not (checkout / "app.py").is_file() or not (checkout / "pyproject.toml").is_file():
+        raise FileNotFoundError(f"{checkout}: app.py and pyproject.toml are not here; export-space runs from a "
+                                "checkout of fer_model (pip install -e .)")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SPACE_FILES:
+        source = checkout / name
+        if source.is_dir():
+            shutil.copytree(source, out / name, ignore=shutil.ignore_patterns(*SPACE_SKIPPED), dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, out / name)
+    (out / "requirements.txt").write_text("\n".join(space_requirements(checkout)) + "\n")
+    front = {"title": "fer_model facial expressions", "sdk": "gradio", "sdk_version": gradio.__version__,
+             "app_file": "app.py", "python_version": "3.11", "license": "mit", "pinned": False}
+    lines = [f"{key}: {json.dumps(value)}" for key, value in front.items()]
+    (out / "README.md").write_text("---\n" + "\n".join(lines) + "\n---\n\n# Facial expression recognition\n\n"
+                                   "The fer_model demo: a small CNN reads each face as one of seven expressions. "
+                                   "Predictions run on onnxruntime (no PyTorch); the webcam runs in the visitor's "
+                                   "browser.\n")
+    return out

@@ -106,9 +106,9 @@ def webcam_frame(url: str, image_path) -> dict:
 
 
 # OpenCV wheels older than 4.10 were built against NumPy 1 and do not import beside NumPy 2, so the
-# floor's venv holds NumPy 1 too, and a pandas built for it.
+# floor's venv holds NumPy 1 too, and a pandas and an ml_dtypes built for it.
 OPENCV_VERSIONS = {"the declared floor": (lambda: f"opencv-python-headless=={declared_floor('opencv-python-headless')}.*",
-                                          "numpy<2 pandas<3"),
+                                          "numpy<2 pandas<3 ml_dtypes<0.6"),  # onnx reads ml_dtypes; 0.6 needs NumPy 2
                    "the newest 5.x": (lambda: "opencv-python-headless>=5", None)}
 
 
