@@ -21,6 +21,13 @@ from .errors import DetectorError
 
 YUNET_FILE = Path(__file__).resolve().parent / "detector" / "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+# The searched image's shape: an image longer than TILE_ASPECT x its short side (a strip, a panorama)
+# is searched in overlapping tiles of twice its short side, so that no tile is a sliver once
+# scaled to max_side and a face keeps a findable size; an image whose short side is under
+# MIN_FACE_SIDE pixels holds no face YuNet can find and is not searched.
+TILE_ASPECT = 4
+MIN_FACE_SIDE = 10
+NMS_IOU = 0.3  # boxes of overlapping tiles that overlap this much are one face (YuNet's own NMS)
 # YuNet's five points, in its order; "right" and "left" are the person's own.
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
 
@@ -62,7 +69,9 @@ class YuNetFaceDetector:
     """YuNet through `cv2.FaceDetectorYN`, from the ONNX file shipped in the package (offline).
 
     Images whose longer side exceeds `max_side` are searched at that size (YuNet finds faces of
-    about 10 to 300 pixels) and boxes mapped back. A face that fills the whole image (a photo
+    about 10 to 300 pixels) and boxes mapped back; strips and panoramas (longer than
+    :data:`TILE_ASPECT` x their short side) are searched in overlapping tiles. Rows that are not
+    finite or fall outside the image are dropped. A face that fills the whole image (a photo
     already cropped to the face) has no context around it for the detector, so when nothing is
     found the image is searched once more with `retry_pad` of its longer side added on every side
     (edge pixels repeated); boxes are clipped to the image.
@@ -105,6 +114,21 @@ class YuNetFaceDetector:
         return _by_area(b for b in (_clip(box, -pad, width, height) for box in self._search(padded)) if b is not None)
 
     def _search(self, bgr: np.ndarray) -> list[Box]:
+        height, width = bgr.shape[:2]
+        short, long = min(height, width), max(height, width)
+        if short < MIN_FACE_SIDE:
+            return []
+        if long <= TILE_ASPECT * short:
+            return self._search_whole(bgr)
+        tile, boxes = 2 * short, []
+        starts = list(range(0, long - tile, tile * 3 // 4)) + [long - tile]
+        for start in starts:
+            part = bgr[:, start:start + tile] if width > height else bgr[start:start + tile]
+            for box in self._search_whole(part):
+                boxes.append(_moved(box, start, 0) if width > height else _moved(box, 0, start))
+        return _by_area(_suppress(boxes))
+
+    def _search_whole(self, bgr: np.ndarray) -> list[Box]:
         import cv2
 
         height, width = bgr.shape[:2]
@@ -121,7 +145,11 @@ class YuNetFaceDetector:
 
 
 def _box(row: np.ndarray, sx: float, sy: float, width: int, height: int) -> Box | None:
-    """One row of YuNet's output (box, 5 landmarks, score) in the image's pixels, clipped to it."""
+    """One row of YuNet's output (box, 5 landmarks, score) in the image's pixels, clipped to it;
+    None for a row that is not finite, has no extent or lies outside the image."""
+    if not np.all(np.isfinite(row[:15])) or row[2] <= 0 or row[3] <= 0 or \
+            row[0] * sx >= width or row[1] * sy >= height or (row[0] + row[2]) * sx <= 0 or (row[1] + row[3]) * sy <= 0:
+        return None
     points = tuple((float(row[4 + 2 * k] * sx), float(row[5 + 2 * k] * sy)) for k in range(5))
     box = Box(int(round(row[0] * sx)), int(round(row[1] * sy)), int(round(row[2] * sx)), int(round(row[3] * sy)),
               float(row[14]), points)
@@ -136,6 +164,23 @@ def _clip(box: Box, offset: int, width: int, height: int) -> Box | None:
         return None
     points = None if box.landmarks is None else tuple((x + offset, y + offset) for x, y in box.landmarks)
     return Box(x0, y0, x1 - x0, y1 - y0, box.score, points)
+
+
+def _moved(box: Box, dx: int, dy: int) -> Box:
+    points = None if box.landmarks is None else tuple((x + dx, y + dy) for x, y in box.landmarks)
+    return Box(box.x + dx, box.y + dy, box.w, box.h, box.score, points)
+
+
+def _suppress(boxes: list[Box]) -> list[Box]:
+    """The boxes of overlapping tiles as one set: the highest score of each group of boxes that
+    overlap by IoU NMS_IOU or more."""
+    from .tracking import iou
+
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b.score or 0.0, reverse=True):
+        if all(iou(box.as_tuple(), other.as_tuple()) < NMS_IOU for other in kept):
+            kept.append(box)
+    return kept
 
 
 def _by_area(boxes) -> list[Box]:

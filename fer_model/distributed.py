@@ -123,7 +123,7 @@ def stitch(results: list[dict], predictor: BatchPredictor) -> tuple[list[FaceRow
 
 def _renumbered(parts: list[dict], predictor: BatchPredictor) -> list[FaceRow]:
     out: list[FaceRow] = []
-    tracks: dict[int, tuple] = {}  # the previous range's last analysed frame: id -> (box, probabilities)
+    tracks: dict[int, tuple] = {}  # the previous range's last analysed frame: id -> (box, probabilities, 0)
     next_id = 1
     if parts[0]["start"] < 0:  # an image: its faces are numbered as they are
         return [_face_row(row) for row in parts[0]["rows"]]
@@ -145,7 +145,7 @@ def _renumbered(parts: list[dict], predictor: BatchPredictor) -> list[FaceRow]:
         out += mine
         last = max((row.frame for row in mine), default=None)
         analysed_last = part["start"] + (len(part["frames"]) - 1) * every
-        tracks = {row.face_id: (row.face.box, np.array(list(row.face.probabilities.values())))
+        tracks = {row.face_id: (row.face.box, np.array(list(row.face.probabilities.values())), 0)
                   for row in mine if row.frame == last == analysed_last}
     return out
 

@@ -39,6 +39,16 @@ def dynamic_yunet(source: str | os.PathLike = YUNET_FILE):
     return model
 
 
+def tracker_settings() -> dict:
+    """The face tracker's defaults (fer_model.tracking.FaceTracker), for the page's own tracker."""
+    import inspect
+
+    from .tracking import FaceTracker
+
+    defaults = {name: p.default for name, p in inspect.signature(FaceTracker).parameters.items()}
+    return {"min_iou": defaults["min_iou"], "lost_frames": defaults["lost_frames"]}
+
+
 def write_dynamic_yunet(target: str | os.PathLike = DYNAMIC_YUNET_FILE) -> Path:
     """Write :func:`dynamic_yunet` of the shipped detector to `target` (atomically)."""
     from .files import atomic_write
@@ -103,6 +113,7 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
             "models": {name: {"folder": url(folder) + "/", "version": content_version(*(folder / f for f in MODEL_FILES))}
                        for name, folder in folders.items()},
             "detector": {"webcam": detector_settings(VIDEO_DETECT_SIDE, 0), "photo": detector_settings()},
+            "tracker": tracker_settings(),
         },
     }
 

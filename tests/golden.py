@@ -31,7 +31,7 @@ from fer_model.data import CHECKOUT  # noqa: E402
 from fer_model.preprocess import load_image, to_rgb  # noqa: E402
 from fer_model.shipped import resolve_model  # noqa: E402
 from fer_model.tracking import FaceTracker  # noqa: E402
-from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings  # noqa: E402
+from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings, tracker_settings  # noqa: E402
 
 WILD = CHECKOUT.parent / "shared" / "wild_faces"
 FER2013 = CHECKOUT.parent / "shared" / "fer2013" / "fer2013.csv.gz"
@@ -86,6 +86,7 @@ def webcam_case(recognizer: EmotionRecognizer, out: Path) -> dict:
             {"number": number, "box": list(face.box), "face_found": face.face_found,
              "probabilities": [face.probabilities[label] for label in live.labels]} for number, face in tracked]})
     return {"width": 640, "height": 480, "keep": WEBCAM_KEEP, "prior": "balanced", "frames": steps,
+            "tracker": tracker_settings(),
             "detector": detector_settings(live.detector.max_side, live.detector.retry_pad)}
 
 

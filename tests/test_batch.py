@@ -21,13 +21,14 @@ from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT, ROOT
 FACE = np.asarray(Image.open(ASTRONAUT).convert("RGB"))[40:200, 150:300]  # her head with a margin
 
 
-def write_clip(path, frames=24, fps=12, faces=1, size=(640, 480)):
-    """A clip of `faces` copies of a real face sliding across a grey background."""
+def write_clip(path, frames=24, fps=12, faces=1, size=(640, 480), blank=()):
+    """A clip of `faces` copies of a real face sliding across a grey background (none in the
+    frames numbered in `blank`)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened()
     for index in range(frames):
         frame = np.full((size[1], size[0], 3), 110, dtype=np.uint8)
-        for k in range(faces):
+        for k in range(faces if index not in blank else 0):
             x, y = 20 + 6 * index + 320 * k, 120 + 2 * index
             frame[y:y + FACE.shape[0], x:x + FACE.shape[1]] = FACE
         writer.write(frame[:, :, ::-1])
@@ -90,6 +91,15 @@ def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, capsys):
     annotated = cv2.VideoCapture(str(tmp_path / "annotated" / "two_faces.annotated.mp4"))
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     annotated.release()
+
+
+def test_a_face_keeps_its_number_through_frames_without_it(tmp_path):
+    clip = write_clip(tmp_path / "blink.mp4", frames=16, blank=(6, 7, 8))
+    assert main([str(clip), "--out", str(tmp_path / "rows.csv"), "--quiet"]) == 0
+    rows = read_rows(tmp_path / "rows.csv")
+    found = [row for row in rows if row["face_found"] == "True"]
+    assert {int(row["frame"]) for row in found} == set(range(16)) - {6, 7, 8}
+    assert {row["face_id"] for row in found} == {"1"}  # the same face, the same number after the gap
 
 
 def test_sampling_and_json_output(inputs, tmp_path):

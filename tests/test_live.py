@@ -58,6 +58,18 @@ def test_a_one_frame_false_positive_does_not_take_the_real_face_number():
     assert [n for n, _ in tracker.update([_face((102, 101, 80, 80), "happy")])] == [1]
 
 
+def test_a_face_missed_for_a_few_frames_keeps_its_number_and_its_average():
+    tracker = FaceTracker(keep=0.5, lost_frames=3)
+    assert [n for n, _ in tracker.update([_face((100, 100, 80, 80), "happy")])] == [1]
+    for _ in range(3):  # a blink: no face found for three frames
+        assert tracker.update([]) == []
+    back = tracker.update([_face((104, 100, 80, 80), "sad")])
+    assert back[0][0] == 1 and back[0][1].probabilities["happy"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.05)
+    for _ in range(4):  # longer than the buffer: the track is given up
+        tracker.update([])
+    assert tracker.update([_face((100, 100, 80, 80), "happy")])[0][0] == 2
+
+
 def test_smoothing_keeps_the_saliency_map_and_every_other_field():
     heatmap = np.random.default_rng(0).random((48, 48))
     tracker = FaceTracker(keep=0.5)
@@ -144,9 +156,10 @@ def test_the_webcam_handler_answers_each_frame_and_keeps_each_pages_smoothing(de
     request = {"image": _jpeg_data_url(ASTRONAUT), "client": "page-a", "keep": 0.6, "saliency": show_saliency}
     answer = demo.live_frame(request)
     assert _decode(answer["frame"]).shape == (480, 640, 3) and _decode(answer["bars"]).ndim == 3
-    first = {number: box for number, (box, _) in demo.live_states["page-a"].tracks.items()}
+    seen = lambda: {number: box for number, (box, _, missed) in demo.live_states["page-a"].tracks.items() if not missed}
+    first = seen()
     demo.live_frame({**request, "image": _jpeg_data_url(ASTRONAUT_GRID)})
-    assert {number: box for number, (box, _) in demo.live_states["page-a"].tracks.items()} != first  # tracks moved on
+    assert seen() != first  # the faces seen moved on
     demo.live_frame({**request, "client": "page-b"})
     assert {"page-a", "page-b"} <= set(demo.live_states)
 

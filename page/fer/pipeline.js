@@ -396,14 +396,16 @@ function iou(a, b) {
   return union ? inter / union : 0;
 }
 
-/** tracking.py FaceTracker: a number per face that stays with it across frames (the best
- * overlapping box of the previous frame, IoU >= minIou), and an exponential moving average of its
- * probabilities (`keep` x the past). A whole-image prediction passes through without a number. */
+/** tracking.py FaceTracker: a number per face that stays with it across frames (the track whose
+ * last box overlaps it most, IoU >= minIou), kept `lostFrames` frames while unseen, and an
+ * exponential moving average of its probabilities (`keep` x the past). A whole-image prediction
+ * passes through without a number. */
 export class FaceTracker {
-  constructor(keep = 0, minIou = 0.3) {
+  constructor(keep = 0, minIou = 0.3, lostFrames = 10) {
     this.keep = keep;
     this.minIou = minIou;
-    this.tracks = new Map();  // number -> {box, probabilities}
+    this.lostFrames = lostFrames;
+    this.tracks = new Map();  // number -> {box, probabilities, missed}, in number order
     this.nextId = 1;
   }
 
@@ -425,10 +427,13 @@ export class FaceTracker {
       } else {
         number = this.nextId++;
       }
-      tracks.set(number, {box: face.box, probabilities: current});
+      tracks.set(number, {box: face.box, probabilities: current, missed: 0});
       out.push({...face, number, probabilities: current, label: argmax(current)});
     }
-    this.tracks = tracks;
+    for (const [number, track] of free) {  // unseen this frame: kept a while
+      if (track.missed < this.lostFrames) tracks.set(number, {...track, missed: track.missed + 1});
+    }
+    this.tracks = new Map([...tracks].sort((a, b) => a[0] - b[0]));
     return out;
   }
 }

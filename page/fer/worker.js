@@ -2,7 +2,7 @@
 // and FERNet on each frame the page sends, the face tracker smooths the result, and the frame
 // goes back with its faces. Messages in:
 //   {type: 'load', assets}: assets = {vendor, version, yunet, models: {name: {folder, version}},
-//     detector: {webcam, photo}} (fer_model.web.browser_assets; versions are content hashes)
+//     detector: {webcam, photo}, tracker: {min_iou, lost_frames}} (fer_model.web.browser_assets; versions are content hashes)
 //   {type: 'frame', id, bitmap, model, prior, keep, mirror}: a live camera frame (tracked, one view per face)
 //   {type: 'photo', id, bitmap, model, prior}: a photo (every test-time view, numbered 1, 2, ...)
 // and out: {type: 'ready'}, {type: 'model', name, labels, priors, prior}, {type: 'result', id, bitmap,
@@ -11,7 +11,7 @@ import {Recognizer, fetchModel} from './inference.js';
 import {FaceTracker} from './pipeline.js';
 
 const CACHE = 'fer_model-assets-v1';  // asset URLs carry their content's hash, so entries never go stale
-let ort = null, assets = null, yunet = null, tracker = new FaceTracker(), trackedModel = null;
+let ort = null, assets = null, yunet = null, tracker = null, trackedModel = null;
 const recognizers = new Map();  // `${model} ${detector}` -> Promise<Recognizer>
 
 /** A fetch answered from the Cache Storage where the same URL was fetched before (a second visit
@@ -109,7 +109,11 @@ async function handle(data) {
                                       {prior: data.prior || model.processor.prior, singleView: live});
     let shown;
     if (live) {
-      if (trackedModel !== data.model) { tracker = new FaceTracker(); trackedModel = data.model; }
+      if (trackedModel !== data.model) {
+        const {min_iou: minIou, lost_frames: lostFrames} = assets.tracker;
+        tracker = new FaceTracker(0, minIou, lostFrames);
+        trackedModel = data.model;
+      }
       shown = tracker.update(faces, data.keep);  // another model's averages would blend two models
     } else {
       shown = faces.map((face, i) => ({...face, number: face.faceFound ? i + 1 : null}));

@@ -72,7 +72,7 @@ async function checkWebcam(ort, golden, loadModel, yunet, read, report) {
   const webcam = golden.webcam;
   const name = Object.keys(golden.models)[0];
   const recognizer = await Recognizer.create(ort, await loadModel(name), yunet, webcam.detector);
-  const tracker = new FaceTracker();
+  const tracker = new FaceTracker(0, webcam.tracker.min_iou, webcam.tracker.lost_frames);
   for (const [k, frame] of webcam.frames.entries()) {
     const pixels = await read(frame.file);
     const faces = await recognizer.predict(pixels, webcam.width, webcam.height,
