@@ -172,16 +172,27 @@ class Demo:
             raise gr.Error(f"Unknown model {model!r}; choose one of {', '.join(self.models)}.", print_exception=False)
         return self.models[model]
 
-    def prior_choices(self) -> list[tuple[str, str]]:
-        """(what the page shows, the prior's name) of the priors this model offers."""
-        return [(PRIOR_LABELS[name], name) for name in self.upload.processor.prior_names()]
+    def prior_choices(self, model: str | None = None) -> list[tuple[str, str]]:
+        """(what the page shows, the prior's name) of the priors `model` offers (default: the first)."""
+        return [(PRIOR_LABELS[name], name) for name in self._model(model)[0].processor.prior_names()]
 
-    def _prior(self, prior: str | None) -> str | None:
+    def default_prior(self, model: str | None = None) -> str | None:
+        """The prior `model` reads photos and clips under (its preprocessor_config.json's)."""
+        prior = self._model(model)[0].processor.prior
+        return prior if isinstance(prior, str) else None
+
+    def prior_control(self, model: str | None = None) -> gr.Radio:
+        """The prior control of the Upload and Video tabs for `model`: its priors, its default
+        chosen (the page calls it when the model changes)."""
+        return gr.Radio(self.prior_choices(model), value=self.default_prior(model))
+
+    def _prior(self, prior: str | None, model: str | None = None) -> str | None:
         if prior in (None, ""):
             return None
-        if prior not in dict((name, label) for label, name in self.prior_choices()):
-            raise gr.Error(f"Unknown prior {prior!r}; choose one of "
-                           f"{', '.join(name for _, name in self.prior_choices())}.", print_exception=False)
+        names = [name for _, name in self.prior_choices(model)]
+        if prior not in names:
+            raise gr.Error(f"Unknown prior {prior!r} for {model or self.model_choices()[0]}; choose one of "
+                           f"{', '.join(names)}.", print_exception=False)
         return prior
 
     def predict(self, file: dict | str | None, show_saliency: bool = False, prior: str | None = None,
@@ -190,7 +201,7 @@ class Demo:
         table, per-face JSON (box, landmarks, scores) and a status line out. `prior`: the class
         prior (default: the model's); `show_landmarks`: mark the detector's five points; `model`:
         one of :meth:`model_choices` (default: the first)."""
-        prior, (upload, _, _) = self._prior(prior), self._model(model)
+        prior, (upload, _, _) = self._prior(prior, model), self._model(model)
         show_saliency = self._saliency(show_saliency)
         if file is None:
             raise gr.Error("Upload an image first.", print_exception=False)
@@ -220,7 +231,7 @@ class Demo:
         tracker = state or FaceTracker()
         if frame is None:
             return None, probability_bars([]), tracker
-        live = self._model(model)[1].with_prior(self._prior(prior))
+        live = self._model(model)[1].with_prior(self._prior(prior, model))
         tracked = tracker.update(live.predict(frame, saliency=show_saliency), keep)
         faces, numbers = [face for _, face in tracked], [number or 1 for number, _ in tracked]
         return annotate(frame, faces, numbers), probability_bars(faces, numbers=numbers), tracker
@@ -232,7 +243,7 @@ class Demo:
         try:
             client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
             prior = request.get("prior") or None
-            if prior is not None and prior not in [name for _, name in self.prior_choices()]:
+            if prior is not None and prior not in [name for _, name in self.prior_choices(model)]:
                 return {"error": f"Unknown prior {prior!r}."}
             model = request.get("model") or None
             if model is not None and model not in self.models:
@@ -264,7 +275,7 @@ class Demo:
     def video(self, file: dict | str | None, every: int = 1, prior: str | None = None, model: str | None = None,
               progress=gr.Progress()):
         """Video tab handler: a clip in; the annotated clip, the timeline plot, the CSV and a status line out."""
-        prior, (upload, _, clips) = self._prior(prior), self._model(model)
+        prior, (upload, _, clips) = self._prior(prior, model), self._model(model)
         if file is None:
             raise gr.Error("Upload a video first.", print_exception=False)
         path = Path(file["path"] if isinstance(file, dict) else file)
@@ -353,10 +364,13 @@ def _model_control(demo: Demo, elem_id: str) -> gr.Dropdown:
                        elem_id=elem_id)
 
 
-def _prior_control(demo: Demo, elem_id: str, default: str | list | None = None) -> gr.Radio:
-    default = demo.upload.processor.prior if default is None else default
-    return gr.Radio(demo.prior_choices(), value=default if isinstance(default, str) else None,
-                    label="Expected expressions (class prior)", info=PRIOR_INFO, elem_id=elem_id)
+def _prior_control(demo: Demo, elem_id: str, model: gr.Dropdown) -> gr.Radio:
+    """The prior control of a tab, following that tab's model control: the chosen model's priors
+    and its default prior."""
+    prior = gr.Radio(demo.prior_choices(), value=demo.default_prior(), label="Expected expressions (class prior)",
+                     info=PRIOR_INFO, elem_id=elem_id)
+    model.change(demo.prior_control, model, prior, api_visibility="private")
+    return prior
 
 
 def _upload_tab(demo: Demo) -> None:
@@ -367,8 +381,8 @@ def _upload_tab(demo: Demo) -> None:
                                    interactive=demo.saliency_available,
                                    info=None if demo.saliency_available else SALIENCY_MISSING)
             landmarks = gr.Checkbox(label="Mark the face landmarks (eyes, nose tip, mouth corners)", value=False)
-            prior = _prior_control(demo, "prior")
             model = _model_control(demo, "model")
+            prior = _prior_control(demo, "prior", model)
             button = gr.Button("Recognise expressions", variant="primary")
             gr.Examples([os.path.join(EXAMPLES, name) for name in ("astronaut.png", "astronaut_grid.jpg",
                                                                   "chelsea_cat.jpg")], inputs=image)
@@ -419,8 +433,8 @@ def _video_tab(demo: Demo) -> None:
         with gr.Column(scale=1):
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             every = gr.Slider(1, 10, value=1, step=1, label="Analyse every N-th frame")
-            prior = _prior_control(demo, "video-prior")
             model = _model_control(demo, "video-model")
+            prior = _prior_control(demo, "video-prior", model)
             button = gr.Button("Analyse the clip", variant="primary")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="video-status")

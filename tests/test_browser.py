@@ -200,3 +200,28 @@ def _percent(text: str, label: str) -> float | None:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     shown = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line == label and lines[i + 1].endswith("%")]
     return float(shown[-1].rstrip("%")) if shown else None
+
+
+def test_each_tab_reads_the_chosen_models_own_default_prior(server, browser, shots):
+    """fernet-ferplus reads photos and clips under "balanced"; choosing fernet-fer2013 brings its
+    "trained" prior with it in the Upload and Video tabs (the webcam assumes "balanced" for both)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    def choose(model: str, control: str, prior: str, wanted: str) -> None:
+        page.locator(f"{control} input").click()
+        page.get_by_role("option", name=model).click()
+        radio = page.locator(prior).get_by_role("radio", name=wanted)
+        deadline = time.time() + 30
+        while not radio.is_checked() and time.time() < deadline:
+            page.wait_for_timeout(100)
+        assert radio.is_checked(), (control, model, wanted)
+
+    for tab, control, prior in (("Upload", "#model", "#prior"), ("Video", "#video-model", "#video-prior")):
+        page.get_by_role("tab", name=tab).click()
+        choose("fernet-ferplus", control, prior, "Balanced")
+        choose("fernet-fer2013", control, prior, "As trained")
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("input[type=file]").first.set_input_files(str(ASTRONAUT))
+    page.get_by_text("1 face found").wait_for(timeout=60_000)
+    page.screenshot(path=str(shots / "fer2013_trained.png"), full_page=True)
+    page.close()
