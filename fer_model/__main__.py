@@ -125,7 +125,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import BatchPredictor, collect_inputs, frame_recognizer, planned_outputs, plot_timeline, run, write_rows
+    from .batch import (BatchPredictor, check_output, collect_inputs, frame_recognizer, planned_outputs, plot_timeline,
+                        rescue_rows, run, write_rows)
     from .inference import EmotionRecognizer
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
     out = Path(args.out)
+    check_output(out)
     files, problems = collect_inputs(args.inputs)
     timelines, annotated = planned_outputs(files, out, args.annotate)
     existing = [str(path) for path in [out, *timelines.values(), *annotated] if path.exists()]
@@ -188,7 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows, summary = run(predictor, args.inputs, progress=not args.quiet)
     if summary.files:
-        write_rows(rows, recognizer.labels, out, as_json=args.json)
+        try:
+            write_rows(rows, recognizer.labels, out, as_json=args.json)
+        except (OSError, ImportError, ValueError) as error:  # the work is done: keep its rows
+            rescued = rescue_rows(rows, recognizer.labels, out)
+            print(f"error: could not write {out} ({type(error).__name__}: {error}); the {len(rows)} rows are in "
+                  f"{rescued}", file=sys.stderr)
+            return 1
         for video, target in timelines.items():
             found = [row for row in rows if row.source == str(video)]
             if str(video) not in summary.failed:

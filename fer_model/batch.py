@@ -24,7 +24,7 @@ from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
 from .render import annotate
 from .detect import LANDMARK_NAMES
 from .tracking import FaceTracker
-from .errors import InputError
+from .errors import InputError, OutputError
 
 # FFmpeg inside OpenCV prints its own complaints about a broken file (several times); the
 # InputError raised for that file says it once, in words.
@@ -288,6 +288,36 @@ def run(predictor: BatchPredictor, inputs: list[str | Path], progress: bool = Tr
             rows += found
             summary.files += 1
     return rows, summary
+
+
+def check_output(target: str | Path) -> None:
+    """Refuse, before any work, an output that could not be written at the end: a folder that
+    does not exist, or Parquet without a Parquet engine for pandas (pyarrow or fastparquet)."""
+    import importlib.util
+
+    target = Path(target)
+    if not target.parent.is_dir():
+        raise OutputError(f"{target}: the folder {target.parent} does not exist")
+    if target.suffix.lower() == ".parquet" and not any(importlib.util.find_spec(engine) is not None
+                                                       for engine in ("pyarrow", "fastparquet")):
+        raise OutputError(f"{target}: writing Parquet needs pyarrow (pip install pyarrow; fer_model[ray] has it), "
+                          "or name a .csv output (--json for JSON)")
+
+
+def rescue_rows(rows: list[FaceRow], labels: list[str], target: str | Path) -> Path:
+    """Where the rows go when `target` could not be written after the work: a CSV beside it, else
+    in the temporary folder. Returns the file written."""
+    import tempfile
+
+    target = Path(target)
+    for place in (target.with_name(f"{target.stem}.rescued.csv"),
+                  Path(tempfile.gettempdir()) / f"{target.stem}.rescued.csv"):
+        try:
+            write_rows(rows, labels, place)
+            return place
+        except OSError:
+            continue
+    raise OutputError(f"{target}: could not be written, nor a rescue copy beside it or in the temporary folder")
 
 
 def write_rows(rows: list[FaceRow], labels: list[str], target: str | Path, as_json: bool = False) -> None:

@@ -13,11 +13,11 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, ProcessorError,
-                     PublishError, ResumeError, TorchMissingError)
+from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, OutputError,
+                     ProcessorError, PublishError, ResumeError, TorchMissingError)
 
 USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError,
-               TorchMissingError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
+               TorchMissingError, OutputError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
 
 

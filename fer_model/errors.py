@@ -47,3 +47,8 @@ class TorchMissingError(ImportError):
     def __init__(self, what: str) -> None:
         super().__init__(f"PyTorch is not installed; {what} needs it (pip install -r requirements.txt, or "
                          "pip install fer_model[torch]); predictions run without it (backend='onnx')")
+
+
+class OutputError(ValueError):
+    """The output asked for cannot be written (a format without its library, a missing folder);
+    found before any work is done."""

@@ -95,7 +95,7 @@ def test_images_folders_and_a_video_in_one_run(inputs, tmp_path, capsys):
 
 def test_a_face_keeps_its_number_through_frames_without_it(tmp_path):
     clip = write_clip(tmp_path / "blink.mp4", frames=16, blank=(6, 7, 8))
-    assert main([str(clip), "--out", str(tmp_path / "rows.csv"), "--quiet"]) == 0
+    assert main(["predict", str(clip), "--out", str(tmp_path / "rows.csv"), "--quiet"]) == 0
     rows = read_rows(tmp_path / "rows.csv")
     found = [row for row in rows if row["face_found"] == "True"]
     assert {int(row["frame"]) for row in found} == set(range(16)) - {6, 7, 8}
@@ -159,3 +159,34 @@ def test_the_command_runs_as_a_module(inputs, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert len(read_rows(out)) == 1 and "1 file(s)" in run.stderr
+
+
+def test_parquet_without_an_engine_is_refused_before_any_work(monkeypatch, tmp_path, capsys):
+    from fer_model.cli import run as run_cli
+
+    for engine in ("pyarrow", "fastparquet"):  # as in a venv from requirements.txt, which has neither
+        monkeypatch.setitem(sys.modules, engine, None)
+        monkeypatch.setattr("importlib.util.find_spec", _hiding(engine, __import__("importlib.util").util.find_spec))
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main, ["predict", str(ASTRONAUT), "--out", str(tmp_path / "rows.parquet"), "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "writing Parquet needs pyarrow" in err
+    assert "file(s)" not in err and not list(tmp_path.iterdir())  # nothing was predicted nor written
+
+
+def _hiding(name, find_spec):
+    return lambda module, *args: None if module == name else find_spec(module, *args)
+
+
+def test_rows_that_cannot_be_written_after_the_work_are_kept(monkeypatch, tmp_path, capsys):
+    import pandas as pd
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    assert main(["predict", str(ASTRONAUT_GRID), "--out", str(tmp_path / "rows.parquet"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    rescued = tmp_path / "rows.rescued.csv"
+    assert "No space left on device" in err and str(rescued) in err
+    assert [row["label"] for row in read_rows(rescued)] == ["happy"] * 4 and not (tmp_path / "rows.parquet").exists()
