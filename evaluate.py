@@ -44,7 +44,7 @@ from fer_model.data import default_wild_path
 from fer_model.data import DATA_REQUIRED
 from fer_model.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
 from fer_model.inference import load_pretrained, predict_logits
-from fer_model.model import WEIGHTS_NAME, atomic_write
+from fer_model.files import WEIGHTS_NAME, atomic_write, portable
 from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
 from fer_model.records import read_training_config
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
         if config.calibrate:
             changes["temperature"] = results["calibration"]["temperature"]
         update_processor(model_dir, **changes, **({"prior": config.default_prior} if config.default_prior else {}))
-    text = json.dumps(results, indent=2)
+    text = json.dumps(portable(results), indent=2)  # no folder of this machine in a published record
     atomic_write(out / "metrics.json", lambda temp: Path(temp).write_text(text))
     plot_confusion_matrix(results["confusion_matrix"], model.labels, config.split, out / "confusion_matrix.png")
     plot_reliability(results["calibration"], config.split, out / "reliability_diagram.png")

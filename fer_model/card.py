@@ -155,11 +155,10 @@ def soup_parts(training: dict, chain: list[dict]) -> list[dict]:
 
 
 def earlier_curves(model_dir: Path) -> list[Path]:
-    """Curves of the earlier stages (init_from_curves.png, init_from_init_from_curves.png, ...), first stage first."""
-    found, name = [], "init_from_curves.png"
-    while (model_dir / name).exists():
-        found.insert(0, model_dir / name)
-        name = "init_from_" + name
+    """Curves of the earlier stages (stage1_curves.png, stage2_curves.png, ...), first stage first."""
+    found = []
+    while (model_dir / f"stage{len(found) + 1}_curves.png").exists():
+        found.append(model_dir / f"stage{len(found) + 1}_curves.png")
     return found
 
 

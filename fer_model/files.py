@@ -17,6 +17,30 @@ WEIGHTS_NAME = "model.safetensors"
 LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature", "mean", "std")
 
 
+CHECKOUT = Path(__file__).resolve().parent.parent  # the repository (or site-packages) holding the package
+
+
+def portable(record: Any, home: Path | None = None) -> Any:
+    """A record (training configuration, metrics) with every absolute path of this machine made
+    portable: relative to the repository where it lies inside it or beside it (the data in
+    ../shared), relative to the home folder as `~/...`, else its name alone. Published records
+    then carry no machine's folders."""
+    home = home or Path.home()
+    if isinstance(record, dict):
+        return {key: portable(value, home) for key, value in record.items()}
+    if isinstance(record, list):
+        return [portable(value, home) for value in record]
+    if not isinstance(record, str) or not record.startswith("/") or "\n" in record:
+        return record
+    path = Path(record)
+    for base, prefix in ((CHECKOUT, ""), (CHECKOUT.parent, "../"), (home, "~/")):
+        try:
+            return prefix + path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
 def write_config(folder: str | os.PathLike, config: dict[str, Any]) -> None:
     """Write `folder/config.json` (atomically): the one writer of model configs."""
     text = json.dumps(config, sort_keys=True, indent=2)

@@ -2,8 +2,9 @@
 and of the runs behind it), `log.csv` (one row per epoch) and `curves.png`. Written by train.py
 and soup.py, read by the model card.
 
-A run started from another model (`--init-from`) copies that model's record in as `init_from_*`
-files, so a folder documents every stage behind its weights.
+A run started from another model (`--init-from`) copies that model's record in as `stageN_log.csv`
+and `stageN_curves.png` (N from 1, the first run of the chain; the folder's own log.csv and
+curves.png are the last stage), so a folder documents every stage behind its weights.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .files import atomic_write
+from .files import atomic_write, portable
 
 TRAINING_CONFIG = "training_config.json"
 LOG = "log.csv"
@@ -37,7 +38,8 @@ def read_training_config(folder: str | os.PathLike) -> dict | None:
 
 
 def write_training_config(out: str | os.PathLike, record: dict) -> None:
-    text = json.dumps(record, indent=2)
+    """training_config.json: the run's settings, with paths portable (no folder of this machine)."""
+    text = json.dumps(portable(record), indent=2)
     atomic_write(Path(out) / TRAINING_CONFIG, lambda path: Path(path).write_text(text))
 
 
@@ -74,22 +76,30 @@ def plot_curves(out: str | os.PathLike, history: list[dict]) -> None:
     plt.close(figure)
 
 
-def copy_records(source: str | os.PathLike, out: str | os.PathLike, prefix: str = "") -> None:
-    """Copy a model folder's logs and curves (its earlier stages' included) into `out`."""
+def earlier_stages(folder: str | os.PathLike) -> int:
+    """How many earlier stages a model folder records (its stageN_log.csv files)."""
+    return len(list(Path(folder).glob("stage*_log.csv")))
+
+
+def copy_records(source: str | os.PathLike, out: str | os.PathLike, as_stage: bool = False) -> None:
+    """Copy a model folder's logs and curves (its earlier stages' included) into `out`; with
+    `as_stage`, its own log and curves become the next stage's (stageN_*)."""
     source, out = Path(source), Path(out)
+    stage = earlier_stages(source) + 1
     for record in [*source.glob("*log.csv"), *source.glob("*curves.png")]:
-        if (out / f"{prefix}{record.name}").resolve() != record.resolve():
+        name = f"stage{stage}_{record.name}" if as_stage and record.name in (LOG, CURVES) else record.name
+        if (out / name).resolve() != record.resolve():
             data = record.read_bytes()
-            atomic_write(out / f"{prefix}{record.name}", lambda path: Path(path).write_bytes(data))
+            atomic_write(out / name, lambda path: Path(path).write_bytes(data))
 
 
 def earlier_stage(init_from: str | None, out: str | os.PathLike) -> dict:
     """The record of the model a run starts from (its config, log and curves, copied into `out`
-    as init_from_*), as entries for the run's training_config.json."""
+    as the next stage's stageN_* files), as entries for the run's training_config.json."""
     record = read_training_config(init_from) if init_from else None
     if record is None:
         return {}
-    copy_records(init_from, out, prefix="init_from_")  # its own earlier stages' too
+    copy_records(init_from, out, as_stage=True)  # its own earlier stages' too
     return {"init_from_training_config": record}
 
 

@@ -96,3 +96,22 @@ def test_the_default_path_is_the_one_in_the_processor(name):
     assert metrics_of(name)["default_path"] == __import__("evaluate").describe_views(processor)
     assert not {"crop_scale", "tta_scales", "tta_flip", "temperature"} & set(
         json.loads((resolve_model(name) / "config.json").read_text()))
+
+
+def test_no_shipped_or_pushed_file_holds_a_path_of_the_machine_that_made_it():
+    """metrics.json and training_config.json are published with the weights: the data, votes and
+    model folders appear relative to the repository (or as names), never as this machine's."""
+    import re
+
+    from fer_model.files import CHECKOUT
+    from fer_model.hub import UPLOAD_PATTERNS
+    from fer_model.shipped import PRETRAINED
+
+    machine = re.compile(r'"(/(?:home|root|work|tmp|Users|var|opt|mnt|data)/[^"]*)"|[A-Z]:\\\\')
+    for path in sorted(PRETRAINED.rglob("*")):
+        if path.suffix in (".json", ".md", ".csv"):
+            found = machine.findall(path.read_text())
+            assert not found, f"{path.relative_to(CHECKOUT)} holds {found[:3]}"
+    published = {p.name for pattern in UPLOAD_PATTERNS for p in (PRETRAINED / "fernet-fer2013").glob(pattern)}
+    assert {"metrics.json", "training_config.json", "stage1_log.csv"} <= published
+    assert not [name for name in published if name.startswith("init_from_")]
