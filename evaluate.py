@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from fer_model.cli import DEBUG_HELP
 from fer_model.cli import require_torch
 
 require_torch("evaluate.py")  # one line and exit 2 where PyTorch is missing
@@ -44,6 +44,7 @@ from fer_model.data import default_wild_path
 from fer_model.data import DATA_REQUIRED
 from fer_model.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
 from fer_model.inference import load_pretrained, predict_logits
+from fer_model.detect import file_sha256
 from fer_model.files import WEIGHTS_NAME, atomic_write, portable
 from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
@@ -75,6 +76,7 @@ class EvalConfig:
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--model", default=DEFAULT_MODEL_NAME,
                         help="saved model folder (config.json + model.safetensors) or a shipped model's short name "
                              f"({', '.join(SHIPPED_MODELS)}; default: %(default)s)")
@@ -141,10 +143,6 @@ def training_twins(data: FERData, split: str) -> np.ndarray:
     """Mask over `split`'s rows whose exact pixels also occur in Training."""
     seen = {image.tobytes() for image in data.split("Training").images}
     return np.array([image.tobytes() in seen for image in data.split(split).images])
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def measure(probabilities: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
@@ -306,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
     processor = complete_processor(processor, model_dir, data)
     crowd_trained = float((read_training_config(model_dir) or {}).get("crowd_weight") or 0.0) >= 0.5
     results = evaluate(model, processor, data, config, crowd_trained)
-    results["model"] = {"path": str(model_dir), "sha256": sha256(model_dir / WEIGHTS_NAME),
+    results["model"] = {"path": str(model_dir), "sha256": file_sha256(model_dir / WEIGHTS_NAME),
                         "parameters": sum(p.numel() for p in model.parameters())}
     out.mkdir(parents=True, exist_ok=True)
     if config.update_model:

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from .batch import VIDEO_DETECT_SIDE
-from .cli import run as run_cli
+from .cli import DEBUG_HELP, run as run_cli
 from .processor import parse_prior
 
 
@@ -64,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "configure", help="set a saved model's inference settings (preprocessor_config.json)",
         description="Set the crop and test-time views chosen for a saved model (bench/choose_views.py "
                     "compares them) or its default class prior, in its preprocessor_config.json.")
-    configure.add_argument("folder", help="a saved model folder")
+    configure.add_argument("folder", help="a saved model folder or a shipped model's short name")
     configure.add_argument("--crop-scale", type=float, help="side of the face crop relative to the detector's box")
     configure.add_argument("--crop-shift", help="x,y offset of the crop's centre from the box's, in box sides")
     configure.add_argument("--align-eyes", action=argparse.BooleanOptionalAction,
@@ -98,7 +98,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                             "(weights, configs, card, figures, model.onnx if there)",
                                description="Load the folder (so a broken model is never published), check its "
                                            "card, create the repo if needed and upload.")
-    push.add_argument("folder", help="model folder (config.json, preprocessor_config.json, model.safetensors, "
+    push.add_argument("folder", help="model folder or a shipped model's short name (config.json, "
+                                     "preprocessor_config.json, model.safetensors, model.onnx, "
                                      "README.md)")
     push.add_argument("repo_id", help="Hub repo id, e.g. your-name/fernet-ferplus")
     push.add_argument("--private", action="store_true", help="create the repo as private")
@@ -110,6 +111,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                          help="run the network through torch, or through onnxruntime (the folder's model.onnx); "
                               "auto: torch where it is installed (default: %(default)s)")
+    for command in commands.choices.values():  # read by cli.run before parsing; listed for --help
+        command.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
     if args.command in ("configure", "export", "export-web", "export-space", "push"):
         return args
@@ -133,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "push":
         from .hub import push
 
-        print(push(args.folder, args.repo_id, private=args.private))
+        from .shipped import resolve_model
+
+        print(push(resolve_model(args.folder), args.repo_id, private=args.private))
         return 0
     if args.command == "export":
         from .cli import require_torch
@@ -162,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                    "align_eyes": args.align_eyes,
                    "crop_shift": [float(v) for v in args.crop_shift.split(",")] if args.crop_shift else None,
                    "tta_scales": [float(s) for s in args.tta_scales.split(",")] if args.tta_scales else None}
-        print(update_processor(args.folder, **{key: value for key, value in changes.items() if value is not None}))
+        from .shipped import resolve_model
+
+        print(update_processor(resolve_model(args.folder),
+                               **{key: value for key, value in changes.items() if value is not None}))
         return 0
     missing = [path for path in args.inputs if not os.path.exists(path)]
     if missing:

@@ -19,6 +19,7 @@ from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLo
 USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError,
                TorchMissingError, OutputError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
+DEBUG_HELP = "show the traceback instead of a one-line error"
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli import DEBUG_HELP
 from .data import DATA_REQUIRED, default_data_path
 from .ferplus import votes_beside
 
@@ -94,6 +95,7 @@ class TrainConfig:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="train.py", description=TRAIN_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     for f in dataclasses.fields(TrainConfig):
         flag, help = "--" + f.name.replace("_", "-"), f.metadata["help"].replace("%", "%%")
         if f.type == "bool":

@@ -55,3 +55,30 @@ def test_publishing_without_a_login_is_one_line_and_exit_2(tmp_path):
     old = subprocess.run([sys.executable, "-m", "fer_model.hub", "push", "folder", "someone/fernet"],
                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
     assert old.returncode == 2 and old.stderr.count("\n") == 1 and "fer-model push FOLDER REPO_ID" in old.stderr
+
+
+def _readme_commands() -> dict[str, set[str]]:
+    """Every command the README shows (code blocks and inline code), by entry point, with the
+    options it uses: {"fer-model predict": {"--out", ...}, "app.py": {...}, ...}."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    found: dict[str, set[str]] = {}
+    pattern = r"(?:fer-model|python -m fer_model) ([a-z][a-z-]*)([^`\n#]*)|python (app|evaluate|soup)\.py([^`\n#]*)"
+    for sub, rest, script, script_rest in re.findall(pattern, text):
+        entry = f"fer-model {sub}" if sub else f"{script}.py"
+        options = re.findall(r"(?<![\w-])--[a-z][a-z-]+", rest or script_rest)
+        found.setdefault(entry, set()).update(options)
+    return found
+
+
+def test_every_option_a_readme_command_uses_is_in_its_help():
+    commands = _readme_commands()
+    assert {"fer-model predict", "fer-model export-web", "fer-model configure", "fer-model push", "app.py",
+            "evaluate.py", "soup.py"} <= set(commands), sorted(commands)
+    for entry, options in commands.items():
+        argv = ["-m", "fer_model", entry.split()[1]] if entry.startswith("fer-model") else [entry]
+        done = subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, (entry, done.stderr[-500:])
+        missing = [option for option in options | {"--debug"} if option not in done.stdout]
+        assert not missing, f"{entry} --help lacks {missing}"
