@@ -159,6 +159,26 @@ class EmotionRecognizer:
         model, processor = load_pretrained(path, backend)
         return cls(model, processor, detector or YuNetFaceDetector(), **kwargs)
 
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write the model folder `from_pretrained` loads back: the network (FERNet.save_pretrained:
+        weights, config, model.onnx, a card where none is there) and this recognizer's processor."""
+        if self.backend != "torch":
+            raise ValueError("save_pretrained writes the torch network's weights; an onnx recognizer's folder is "
+                             "already saved: copy it")
+        self.model.save_pretrained(folder)
+        self.processor.save_pretrained(folder)
+        return Path(folder)
+
+    def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None) -> str:
+        """Publish the model with its processor to the Hub model repo `repo_id` (fer_model.hub.push:
+        checked, then uploaded); returns the commit URL."""
+        import tempfile
+
+        from .hub import push
+
+        with tempfile.TemporaryDirectory(prefix="fer_model_push_") as folder:
+            return push(self.save_pretrained(Path(folder) / repo_id.split("/")[-1]), repo_id, private, token)
+
     @property
     def backend(self) -> str:
         """"onnx" or "torch": what runs the network."""
@@ -283,8 +303,10 @@ def _hub_folder(repo_id: str, onnx: bool = False) -> Path:
     folder = Path(hf_hub_download(repo_id, CONFIG_NAME)).parent
     try:
         hf_hub_download(repo_id, PROCESSOR_NAME)
-    except EntryNotFoundError:  # a folder of the older layout: the settings are in config.json
-        pass
+    except EntryNotFoundError as error:
+        raise ModelLoadError(f"{repo_id}: the Hub repo has no {PROCESSOR_NAME}, so how its faces are cropped and "
+                             "normalised is unknown; push the whole model folder (fer-model push, or "
+                             "EmotionRecognizer.push_to_hub)") from error
     if onnx:
         try:
             hf_hub_download(repo_id, "model.onnx")

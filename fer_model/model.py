@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
-from .files import CONFIG_NAME, LEGACY_KEYS, WEIGHTS_NAME, atomic_write, write_config
+from .files import CONFIG_NAME, LEGACY_KEYS, WEIGHTS_NAME, atomic_write, portable, write_config
 from .graph import write_graph
 
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
@@ -108,36 +108,46 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         """The constructor arguments as saved to `config.json`."""
         return dict(self._hub_mixin_config or {})
 
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike,
-        *,
-        config: dict | None = None,
-        repo_id: str | None = None,
-        push_to_hub: bool = False,
-        model_card_kwargs: dict | None = None,
-        **push_to_hub_kwargs: Any,
-    ) -> str | None:
-        """Write `config.json`, `model.safetensors`, `model.onnx` (the graph whose tensors are read
-        from model.safetensors: fer_model.graph) and, if none is there, a `README.md` card that
-        describes the network and says it has not been evaluated yet).
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """huggingface_hub's hook, called by `save_pretrained` (and so by `push_to_hub`): write
+        `model.safetensors`, `config.json`, `model.onnx` (the graph whose tensors are read from
+        model.safetensors: fer_model.graph) and, where the folder has none, the processor the
+        network was built for (`preprocessor_config.json`, FaceProcessor's defaults), so that every
+        saved or pushed folder loads back whole. Each file is written beside its target and
+        renamed into place: a crash never leaves a half-written file or a mismatched pair. The
+        mixin then writes the card where none is there (:meth:`generate_model_card`)."""
+        from .processor import PROCESSOR_NAME, FaceProcessor
 
-        Each file is written beside its target and renamed into place, so a crash never leaves a
-        half-written or mismatched pair. With `push_to_hub=True` the network is then uploaded as
-        the mixin's `push_to_hub` does; a whole model folder (processor, evaluated card, records)
-        is published with `fer-model push FOLDER REPO_ID`.
-        """
         save_directory = Path(save_directory)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
         atomic_write(save_directory / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"}))
-        write_config(save_directory, config or self.config)
+        write_config(save_directory, self.config)
         write_graph(save_directory)  # model.onnx over those weights: onnxruntime and the browser read them
-        card_path = save_directory / "README.md"
-        if not card_path.exists():
-            text = unevaluated_card(save_directory, self)
-            atomic_write(card_path, lambda path: Path(path).write_text(text))
+        if not (save_directory / PROCESSOR_NAME).exists():
+            FaceProcessor(image_size=self.image_size, labels=self.labels).save_pretrained(save_directory)
+
+    def generate_model_card(self, *args: Any, folder: str | os.PathLike = "MODEL_FOLDER", **kwargs: Any) -> ModelCard:
+        """The card of a freshly saved model (huggingface_hub's hook): its metadata, network and
+        labels, and how to measure it; evaluate.py replaces it with the full card (fer_model.card).
+        `model_card_kwargs` of save_pretrained/push_to_hub are its card data (license, tags...)."""
+        return ModelCard(unevaluated_card(self, folder, **kwargs))
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, config: dict | None = None,
+                        repo_id: str | None = None, push_to_hub: bool = False,
+                        model_card_kwargs: dict | None = None, **push_to_hub_kwargs: Any) -> str | None:
+        """The mixin's save_pretrained through its hooks (:meth:`_save_pretrained`, then
+        :meth:`generate_model_card` where the folder has no README.md), except that an earlier
+        config.json is replaced, never deleted first: a save that dies half-way leaves the previous
+        model whole. `config`, if given, must be this network's (the one the weights fit)."""
+        if config is not None and config != self.config:
+            raise ValueError(f"config {config} is not this network's ({self.config}); build the FERNet from it instead")
+        save_directory = Path(save_directory)
+        self._save_pretrained(save_directory)
+        if not (save_directory / "README.md").exists():
+            card = self.generate_model_card(folder=portable(str(save_directory)), **(model_card_kwargs or {}))
+            atomic_write(save_directory / "README.md", lambda path: Path(path).write_text(str(card)))
         if push_to_hub:
-            return self.push_to_hub(repo_id or save_directory.name, config=config, **push_to_hub_kwargs)
+            return self.push_to_hub(repo_id or save_directory.name, config=self.config, **push_to_hub_kwargs)
         return None
 
     @classmethod
@@ -156,6 +166,9 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         resume_download: bool | None = None,  # passed by huggingface_hub < 1.0 (unused)
         **model_kwargs: Any,
     ) -> "FERNet":
+        if not strict:
+            raise ValueError("FERNet loads strictly: strict=False is not supported (a model whose tensors do not "
+                             "match its config is refused, naming them)")
         model = cls(**{key: value for key, value in model_kwargs.items() if key not in LEGACY_KEYS})
         if os.path.isdir(model_id):
             weights = _local_weights(Path(model_id))
@@ -191,13 +204,14 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
             raise ModelLoadError(f"{path}/{CONFIG_NAME}: not a valid FERNet config ({error})") from error
 
 
-def unevaluated_card(model_dir: Path, model: FERNet) -> str:
+def unevaluated_card(model: FERNet, folder: str | os.PathLike = "MODEL_FOLDER", **card_data: Any) -> str:
     """The card of a freshly saved model: its metadata, network and labels, and how to measure it.
     evaluate.py replaces it with the full card (fer_model.card)."""
     from huggingface_hub import ModelCardData
 
-    data = ModelCardData(license=HUB_METADATA["license"], library_name=HUB_METADATA["library_name"],
-                         pipeline_tag=HUB_METADATA["pipeline_tag"], tags=list(HUB_METADATA["tags"]), datasets=["fer2013"])
+    data = ModelCardData(**{"license": HUB_METADATA["license"], "library_name": HUB_METADATA["library_name"],
+                            "pipeline_tag": HUB_METADATA["pipeline_tag"], "tags": list(HUB_METADATA["tags"]),
+                            "datasets": ["fer2013"], **card_data})
     parameters = sum(p.numel() for p in model.parameters())
     body = (
         "# FERNet: facial expression recognition\n\n"
@@ -205,7 +219,7 @@ def unevaluated_card(model_dir: Path, model: FERNet) -> str:
         f"{', '.join(model.labels)}. Load it with `FERNet.from_pretrained` or "
         "`EmotionRecognizer.from_pretrained` from the fer_model package.\n\n"
         "**Not evaluated yet.** Measure it, and replace this card with one that reports the figures, with\n\n"
-        f"    python evaluate.py --model {model_dir} --update-model\n"
+        f"    python evaluate.py --model {folder} --update-model\n"
     )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 

@@ -39,6 +39,7 @@ import numpy as np
 from .detect import Box
 from .errors import ModelLoadError, ProcessorError
 from .files import CONFIG_NAME, LEGACY_KEYS, atomic_write, write_config
+from .labels import FER2013_LABELS
 from .preprocess import eye_angle, face_views
 
 PROCESSOR_NAME = "preprocessor_config.json"
@@ -68,6 +69,7 @@ class FaceProcessor:
     Attributes:
         image_size: side of the model's square input; not saved here: read from the network's
             config.json, which builds its layers for it (an older file's copy is checked against it).
+        labels: the network's labels in output order; not saved here: read from config.json.
         mean: per-channel mean subtracted from pixels scaled to [0, 1].
         std: per-channel standard deviation the pixels are then divided by.
         crop_side: an image no larger than this on both sides is taken as a face crop already (as
@@ -90,6 +92,7 @@ class FaceProcessor:
     """
 
     image_size: int = 48
+    labels: list[str] = field(default_factory=lambda: list(FER2013_LABELS))
     mean: list[float] = field(default_factory=lambda: [0.5])
     std: list[float] = field(default_factory=lambda: [0.5])
     crop_side: int = 96
@@ -119,6 +122,9 @@ class FaceProcessor:
         for name in ("trained_prior", "everyday_prior"):
             if getattr(self, name) is not None:
                 setattr(self, name, _distribution(getattr(self, name), name))
+                if len(getattr(self, name)) != len(self.labels):
+                    raise ProcessorError(f"{name} has {len(getattr(self, name))} entries but the model has "
+                                         f"{len(self.labels)} labels ({', '.join(self.labels)})")
         self.prior_vector()  # refuse an unknown name or a bad vector now, not at the first prediction
 
     # ----------------------------------------------------------------------------------- inputs
@@ -225,7 +231,7 @@ class FaceProcessor:
 
     @property
     def classes(self) -> int:
-        return len(self.trained_prior or self.everyday_prior or [0] * 7)
+        return len(self.labels)
 
     def logit_adjustment(self, prior: str | Sequence[float] | None = None) -> np.ndarray | None:
         """log(prior) - log(trained_prior) (float32), added to the tempered logits; None for "trained"."""
@@ -258,6 +264,7 @@ class FaceProcessor:
         config.json's image_size, which builds the network; loading checks that they agree."""
         values = dataclasses.asdict(self)
         size = values.pop("image_size")
+        del values["labels"]  # config.json's
         for key, name in SCHEMA_KEYS.items():
             values[key] = values.pop(name)
         return {"image_processor_type": PROCESSOR_TYPE, "do_rescale": True, "rescale_factor": RESCALE_FACTOR,
@@ -287,6 +294,8 @@ class FaceProcessor:
                                  f"for {size}; remove the entry (config.json's is the one that counts)")
         values = {**{key: network[key] for key in LEGACY_KEYS if key in network and key not in values},
                   **values, "image_size": size}
+        if "labels" in network:
+            values["labels"] = list(network["labels"])
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
