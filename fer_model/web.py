@@ -63,10 +63,13 @@ def detector_settings(max_side: int | None = None, retry_pad: float | None = Non
     `max_side` and `retry_pad` given: the page reads these instead of copies of the numbers."""
     import inspect
 
+    from .detect import MIN_FACE_SIDE, NMS_IOU, TILE_ASPECT
+
     defaults = {name: p.default for name, p in inspect.signature(YuNetFaceDetector).parameters.items()}
     return {"score_threshold": defaults["score_threshold"], "nms_threshold": defaults["nms_threshold"],
             "top_k": defaults["top_k"], "max_side": defaults["max_side"] if max_side is None else max_side,
-            "retry_pad": defaults["retry_pad"] if retry_pad is None else retry_pad}
+            "retry_pad": defaults["retry_pad"] if retry_pad is None else retry_pad,
+            "tile_aspect": TILE_ASPECT, "min_face_side": MIN_FACE_SIDE, "tile_iou": NMS_IOU}
 
 
 # The in-browser pipeline's files under page/ and what each model folder gives the page.

@@ -4,8 +4,8 @@ JavaScript is checked against what Python does (page/tests/, run by Node and in 
     python tests/golden.py OUT_DIR [--wild N] [--fer N]
 
 OUT_DIR gets `golden.json` and one raw RGB file per image (`*.rgb`, height x width x 3 bytes):
-- photos (the package's examples, `wild_faces` photos and FER-2013 PublicTest faces where they
-  are present) through `EmotionRecognizer.predict` of each shipped model: boxes, landmarks, the
+- photos (the package's examples, a panorama and a strip, `wild_faces` photos and FER-2013
+  PublicTest faces where they are present) through `EmotionRecognizer.predict` of each shipped model: boxes, landmarks, the
   detector's scores, every view's 48x48 crop and the probabilities under each prior;
 - a webcam sequence (640x480 frames: a face drifting, frames without it, a second face) through
   the Webcam tab's recognizer and FaceTracker: numbers, boxes and smoothed probabilities.
@@ -59,6 +59,14 @@ def photo_case(name: str, rgb: np.ndarray, recognizers: dict[str, EmotionRecogni
     return case
 
 
+def extreme_shapes() -> list[tuple[str, np.ndarray]]:
+    """A panorama with a face (searched in tiles) and a white strip (no face: classified whole)."""
+    face = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB").resize((200, 200)))
+    panorama = np.full((600, 4800, 3), 170, dtype=np.uint8)
+    panorama[200:400, 3000:3200] = face
+    return [("panorama", panorama), ("strip", np.full((100, 3000, 3), 255, dtype=np.uint8))]
+
+
 def webcam_frames() -> list[np.ndarray]:
     """640x480 frames: the astronaut's face drifting (tracked), two frames without a face, the face
     again, then a second face beside it."""
@@ -103,6 +111,7 @@ def write_golden(out: Path, wild: int = 60, fer: int = 60) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     recognizers = {name: EmotionRecognizer.from_pretrained(name) for name in SHIPPED_MODELS}
     images = [(path.stem, to_rgb(load_image(path))) for path in sorted(EXAMPLES.glob("*")) if path.suffix != ".md"]
+    images += extreme_shapes()
     if WILD.is_dir() and wild:
         photos = sorted(WILD.glob("*.jpg"))
         images += [(f"wild_{path.stem}", to_rgb(load_image(path))) for path in photos[::max(1, len(photos) // wild)][:wild]]

@@ -1,8 +1,8 @@
 // The two networks of the pipeline on onnxruntime-web: YuNet finds the faces, FERNet reads them.
 // The same calls run in the page's Web Worker (worker.js) and under Node's test runner.
 import {
-  argmax, byArea, decodeYunet, faceViews, normalize, padReplicate, priorNames, probabilities, pyRound, resizeArea,
-  searchSize, toBoxes, toGray, toRgb, wholeViews, yunetInput,
+  argmax, byArea, clip, cropPixels, decodeYunet, faceViews, mergeTiles, moveBox, normalize, padReplicate, priorNames,
+  probabilities, pyRound, resizeArea, searchSize, searchTiles, toBoxes, toGray, toRgb, wholeViews, yunetInput,
 } from './pipeline.js';
 
 /** The files a model needs, fetched from a folder URL: config.json, preprocessor_config.json,
@@ -50,14 +50,27 @@ export class Recognizer {
    * YuNetFaceDetector.detect finds them with these settings. */
   async detect(pixels, width, height, channels = 4) {
     const {max_side: maxSide, retry_pad: retryPad} = this.settings;
-    const boxes = await this.search(pixels, width, height, 0, channels);
+    const boxes = await this.search(pixels, width, height, channels);
     if (boxes.length || !retryPad) return boxes;
     const rgb = channels === 3 ? pixels : toRgb(pixels, width, height, channels);
     const pad = pyRound(retryPad * Math.max(width, height));
-    return this.search(padReplicate(rgb, width, height, pad), width + 2 * pad, height + 2 * pad, pad);
+    const found = await this.search(padReplicate(rgb, width, height, pad), width + 2 * pad, height + 2 * pad, 3);
+    return byArea(found.map(box => clip(box, pad, width, height)).filter(Boolean));
   }
 
-  async search(pixels, width, height, offset, channels = 3) {
+  /** Faces of an image in its pixels: searched whole, or in tiles where it is a strip. */
+  async search(pixels, width, height, channels = 3) {
+    const tiles = searchTiles(width, height, this.settings);
+    if (tiles === null) return this.searchWhole(pixels, width, height, channels);
+    const boxes = [];
+    for (const tile of tiles) {
+      const found = await this.searchWhole(cropPixels(pixels, width, channels, tile), tile[2], tile[3], 3);
+      boxes.push(...found.map(box => moveBox(box, tile[0], tile[1])));
+    }
+    return byArea(mergeTiles(boxes, this.settings.tile_iou));
+  }
+
+  async searchWhole(pixels, width, height, channels = 3) {
     const [searchWidth, searchHeight] = searchSize(width, height, this.settings.max_side);
     const same = searchWidth === width && searchHeight === height;
     const small = same ? (channels === 3 ? pixels : toRgb(pixels, width, height, channels))
@@ -66,7 +79,7 @@ export class Recognizer {
     const outputs = await this.finder.run({input: new this.ort.Tensor('float32', input.data, input.dims)});
     const arrays = Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, tensor.data]));
     const faces = decodeYunet(arrays, input.padWidth, input.padHeight, this.settings);
-    return byArea(toBoxes(faces, width, height, searchWidth, searchHeight, offset));
+    return toBoxes(faces, width, height, searchWidth, searchHeight);
   }
 
   /** What EmotionRecognizer.predict gives for an image: per face {box, landmarks, score,

@@ -241,23 +241,62 @@ function rectIou(a, b) {
 }
 
 /** Decoded faces of an image searched at (searchWidth, searchHeight) -> boxes in the image's own
- * pixels (detect.py _box and _clip): rounded, moved by `offset` (a padded search), clipped, and
- * sorted largest first. Rows that are not finite are dropped. */
-export function toBoxes(faces, width, height, searchWidth, searchHeight, offset = 0) {
+ * pixels (detect.py _box and _clip): rounded, clipped, sorted largest first. Rows that are not
+ * finite, have no extent or lie outside the image are dropped. */
+export function toBoxes(faces, width, height, searchWidth, searchHeight) {
   const sx = width / searchWidth, sy = height / searchHeight;
   const boxes = [];
   for (const face of faces) {
     const values = [face.x, face.y, face.w, face.h, face.score, ...face.landmarks.flat()];
-    if (!values.every(Number.isFinite)) continue;
+    if (!values.every(Number.isFinite) || face.w <= 0 || face.h <= 0 || face.x * sx >= width || face.y * sy >= height ||
+        (face.x + face.w) * sx <= 0 || (face.y + face.h) * sy <= 0) continue;
     const box = clip({x: pyRound(face.x * sx), y: pyRound(face.y * sy), w: pyRound(face.w * sx), h: pyRound(face.h * sy),
-                      score: face.score, landmarks: face.landmarks.map(([x, y]) => [x * sx, y * sy])},
-                     offset, width - 2 * offset, height - 2 * offset);
+                      score: face.score, landmarks: face.landmarks.map(([x, y]) => [x * sx, y * sy])}, 0, width, height);
     if (box) boxes.push(box);
   }
   return byArea(boxes);
 }
 
-function clip(box, offset, width, height) {
+/** The tiles a strip or a panorama is searched in (detect.py _search): null for an image searched
+ * whole, [] for one too thin to hold a face, else [x, y, w, h] of each overlapping tile. */
+export function searchTiles(width, height, {tile_aspect: aspect, min_face_side: minSide}) {
+  const short = Math.min(width, height), long = Math.max(width, height);
+  if (short < minSide) return [];
+  if (long <= aspect * short) return null;
+  const tile = 2 * short, stride = Math.trunc(tile * 3 / 4), starts = [];
+  for (let start = 0; start < long - tile; start += stride) starts.push(start);
+  starts.push(long - tile);
+  return starts.map(start => (width > height ? [start, 0, tile, height] : [0, start, width, tile]));
+}
+
+/** The boxes of overlapping tiles as one set (detect.py _suppress): highest score first, a box
+ * overlapping a kept one by IoU `threshold` or more dropped. */
+export function mergeTiles(boxes, threshold) {
+  const kept = [];
+  for (const box of boxes.slice().sort((a, b) => (b.score || 0) - (a.score || 0))) {
+    if (kept.every(other => iou(box, other) < threshold)) kept.push(box);
+  }
+  return kept;
+}
+
+/** A rectangle of an image's bytes (`channels` per pixel) as RGB bytes. */
+export function cropPixels(pixels, width, channels, [x0, y0, w, h]) {
+  const out = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const k = ((y0 + y) * width + x0 + x) * channels, o = (y * w + x) * 3;
+      out[o] = pixels[k]; out[o + 1] = pixels[k + 1]; out[o + 2] = pixels[k + 2];
+    }
+  }
+  return out;
+}
+
+export function moveBox(box, dx, dy) {
+  return {...box, x: box.x + dx, y: box.y + dy, landmarks: box.landmarks && box.landmarks.map(([x, y]) => [x + dx, y + dy])};
+}
+
+/** `box` moved by -`offset` on both axes and clipped to a width x height image (detect.py _clip). */
+export function clip(box, offset, width, height) {
   const x0 = Math.max(0, box.x - offset), y0 = Math.max(0, box.y - offset);
   const x1 = Math.min(width, box.x - offset + box.w), y1 = Math.min(height, box.y - offset + box.h);
   if (x1 <= x0 || y1 <= y0) return null;
