@@ -11,10 +11,6 @@ from typing import Any
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-# Processor settings that config.json files of earlier releases carried (before
-# preprocessor_config.json, and mean/std until it held the whole transform): FaceProcessor reads
-# them from there, the network ignores them.
-LEGACY_KEYS = ("crop_scale", "tta_scales", "tta_flip", "temperature", "mean", "std")
 
 
 CHECKOUT = Path(__file__).resolve().parent.parent  # the repository (or site-packages) holding the package

@@ -15,7 +15,7 @@ from torch import nn
 
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
-from .files import CONFIG_NAME, LEGACY_KEYS, WEIGHTS_NAME, atomic_write, portable, write_config
+from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_write, portable, write_config
 from .graph import write_graph
 
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
@@ -169,7 +169,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         if not strict:
             raise ValueError("FERNet loads strictly: strict=False is not supported (a model whose tensors do not "
                              "match its config is refused, naming them)")
-        model = cls(**{key: value for key, value in model_kwargs.items() if key not in LEGACY_KEYS})
+        model = cls(**model_kwargs)
         if os.path.isdir(model_id):
             weights = _local_weights(Path(model_id))
         else:

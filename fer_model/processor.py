@@ -38,7 +38,7 @@ import numpy as np
 
 from .detect import Box
 from .errors import ModelLoadError, ProcessorError
-from .files import CONFIG_NAME, LEGACY_KEYS, atomic_write, write_config
+from .files import CONFIG_NAME, atomic_write
 from .labels import FER2013_LABELS
 from .preprocess import eye_angle, face_views
 
@@ -277,49 +277,47 @@ class FaceProcessor:
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "FaceProcessor":
-        """The processor saved in a model folder, with the input size of its config.json. Folders
-        of earlier releases load with the settings their config.json carried (crop, views and
-        temperature before preprocessor_config.json existed; mean and std until it held them);
-        a preprocessor_config.json that records another image_size than config.json is refused."""
+        """The processor saved in a model folder (`preprocessor_config.json`), with the input size
+        and labels of its config.json; a file whose `size` disagrees with config.json is refused."""
         folder = Path(folder)
         path, config_path = folder / PROCESSOR_NAME, folder / CONFIG_NAME
-        if not path.is_file() and not config_path.is_file():
-            raise ModelLoadError(f"{folder}: neither {PROCESSOR_NAME} nor {CONFIG_NAME} is there")
-        network, values = _read_json(config_path), _read_json(path)
-        source = path if path.is_file() else config_path
+        for needed in (path, config_path):
+            if not needed.is_file():
+                raise ModelLoadError(f"{folder}: no {needed.name}; a model folder holds {CONFIG_NAME}, {PROCESSOR_NAME} "
+                                     "and model.safetensors (FERNet.save_pretrained writes them)")
+        network = _read_json(config_path)
         size = network.get("image_size", 48)
-        values = _from_schema(values, source, size)
-        if values.get("image_size", size) != size:
-            raise ModelLoadError(f"{path}: image_size {values['image_size']} but {config_path} builds the network "
-                                 f"for {size}; remove the entry (config.json's is the one that counts)")
-        values = {**{key: network[key] for key in LEGACY_KEYS if key in network and key not in values},
-                  **values, "image_size": size}
+        values = {**_from_schema(_read_json(path), path, size), "image_size": size}
         if "labels" in network:
             values["labels"] = list(network["labels"])
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ModelLoadError(f"{source}: unknown processor entries {unknown}; expected some of {sorted(names)}")
+            raise ModelLoadError(f"{path}: unknown processor entries {unknown}; expected some of {sorted(names)}")
         try:
             return cls(**values)
         except (ProcessorError, TypeError, ValueError) as error:
-            raise ModelLoadError(f"{source}: {error}") from error
+            raise ModelLoadError(f"{path}: {error}") from error
 
 
 def _from_schema(values: dict, source: Path, size: int) -> dict:
     """preprocessor_config.json's entries as FaceProcessor's attributes: the image-processor keys
-    mapped to ours, the fixed ones checked (files of earlier releases have none of them)."""
+    mapped to ours, the fixed ones checked."""
     values = dict(values)
+    if "image_processor_type" not in values or not set(SCHEMA_KEYS) <= set(values):
+        raise ModelLoadError(f"{source}: not an image-processor file (it needs image_processor_type, "
+                             f"{', '.join(SCHEMA_KEYS)})")
     for key, name in SCHEMA_KEYS.items():
-        if key in values:
-            values[name] = values.pop(key)
-    kind = values.pop("image_processor_type", PROCESSOR_TYPE)
+        values[name] = values.pop(key)
+    kind = values.pop("image_processor_type")
     rescale = (values.pop("do_rescale", True), values.pop("rescale_factor", RESCALE_FACTOR), values.pop("do_normalize", True))
     if kind != PROCESSOR_TYPE:
         raise ModelLoadError(f"{source}: image_processor_type {kind!r}; fer_model reads {PROCESSOR_TYPE!r}")
     if rescale[0] is not True or abs(float(rescale[1]) - RESCALE_FACTOR) > 1e-12 or rescale[2] is not True:
         raise ModelLoadError(f"{source}: do_rescale {rescale[0]}, rescale_factor {rescale[1]}, do_normalize "
                              f"{rescale[2]}; the network was trained on pixels / 255, then normalised")
+    if values.pop("image_size", size) != size:
+        raise ModelLoadError(f"{source}: image_size disagrees with config.json, which builds the network for {size}")
     if "size" in values:
         given = values.pop("size")
         if not isinstance(given, dict) or given.get("height") != size or given.get("width") != size:
@@ -328,9 +326,7 @@ def _from_schema(values: dict, source: Path, size: int) -> dict:
 
 
 def _read_json(path: Path) -> dict:
-    """A config file's entries ({} where there is no such file)."""
-    if not path.is_file():
-        return {}
+    """A config file's entries."""
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -346,18 +342,13 @@ def _distribution(values: Sequence[float], name: str) -> list[float]:
 
 def update_processor(folder: str | os.PathLike, **changes: Any) -> FaceProcessor:
     """Change entries of a saved model's processor (the fitted temperature, the chosen crop or prior),
-    refusing names it does not have; returns the new processor. A folder in the older layout is
-    moved to the new one: preprocessor_config.json written, the settings taken out of config.json."""
+    refusing names it does not have; returns the new processor."""
     names = {f.name for f in dataclasses.fields(FaceProcessor)}
     unknown = sorted(set(changes) - names)
     if unknown:
         raise ProcessorError(f"not processor entries: {', '.join(unknown)}; expected some of {sorted(names)}")
     processor = dataclasses.replace(FaceProcessor.from_pretrained(folder), **changes)
     processor.save_pretrained(folder)
-    config_path = Path(folder) / CONFIG_NAME
-    config = json.loads(config_path.read_text())
-    if any(key in config for key in LEGACY_KEYS):
-        write_config(folder, {key: value for key, value in config.items() if key not in LEGACY_KEYS})
     return processor
 
 

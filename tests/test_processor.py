@@ -1,5 +1,5 @@
 """FaceProcessor: the inference settings beside the weights (crop, views, temperature, class
-prior), their file, the older layout, and the prior through the one inference path."""
+prior), their file, and the prior through the one inference path."""
 
 import json
 import shutil
@@ -37,37 +37,15 @@ def test_processor_round_trips_beside_the_weights(model_folder):
     assert processor.views_per_face == 4 and not {"temperature", "crop_scale"} & set(model.config)
 
 
-def test_a_folder_in_the_older_layout_still_loads_with_its_settings(tmp_path):
-    """Folders written before preprocessor_config.json kept crop, views and temperature in config.json."""
-    shutil.copy(DEFAULT_MODEL / "model.safetensors", tmp_path)
-    config = {**FERNet().config, "crop_scale": 1.3, "tta_scales": [1.0, 1.1], "tta_flip": True, "temperature": 0.9}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    recognizer = EmotionRecognizer.from_pretrained(tmp_path)
-    processor = recognizer.processor
-    assert (processor.crop_scale, processor.tta_scales, processor.tta_flip, processor.temperature) == \
-        (1.3, [1.0, 1.1], True, 0.9)
-    assert processor.prior == "trained" and recognizer.predict(ASTRONAUT)[0].face_found
-    # moving it to the new layout keeps the values and takes them out of config.json
-    update_processor(tmp_path, temperature=1.2)
-    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["crop_scale"] == 1.3
-    assert "crop_scale" not in json.loads((tmp_path / "config.json").read_text())
-    assert FaceProcessor.from_pretrained(tmp_path).temperature == 1.2
-
-
-def test_a_folder_whose_config_json_held_mean_and_std_loads_them_into_the_processor(model_folder):
-    """Until the processor held the normalisation, config.json carried mean and std."""
-    config = json.loads((model_folder / "config.json").read_text())
-    (model_folder / "config.json").write_text(json.dumps({**config, "mean": [0.4], "std": [0.2]}))
-    older = json.loads((model_folder / "preprocessor_config.json").read_text())
-    older = {key: value for key, value in older.items() if key not in ("image_mean", "image_std", "crop_side",
-             "image_processor_type", "do_rescale", "rescale_factor", "do_normalize", "size")}  # as released then
-    (model_folder / "preprocessor_config.json").write_text(json.dumps(older))
-    model, processor = load_pretrained(model_folder)
-    assert processor.mean == [0.4] and processor.std == [0.2] and processor.crop_scale == 1.1
-    assert not {"mean", "std"} & set(model.config)  # the network ignores them
-    update_processor(model_folder)  # moved to the new layout
-    assert json.loads((model_folder / "preprocessor_config.json").read_text())["image_mean"] == [0.4]
-    assert not {"mean", "std"} & set(json.loads((model_folder / "config.json").read_text()))
+def test_a_processor_file_without_the_image_processor_keys_is_refused(model_folder):
+    saved = json.loads((model_folder / "preprocessor_config.json").read_text())
+    bare = {key: value for key, value in saved.items() if key not in ("image_processor_type", "image_mean", "image_std")}
+    (model_folder / "preprocessor_config.json").write_text(json.dumps(bare))
+    with pytest.raises(ModelLoadError, match="not an image-processor file .*image_processor_type, image_mean"):
+        load_pretrained(model_folder)
+    (model_folder / "preprocessor_config.json").unlink()
+    with pytest.raises(ModelLoadError, match="no preprocessor_config.json"):
+        load_pretrained(model_folder)
 
 
 def test_the_input_size_has_one_record_and_a_disagreeing_copy_is_refused(model_folder):
@@ -76,18 +54,19 @@ def test_the_input_size_has_one_record_and_a_disagreeing_copy_is_refused(model_f
     (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "image_size": 48}))
     assert load_pretrained(model_folder)[1].image_size == 48  # an older file's agreeing copy is fine
     (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "image_size": 64}))
-    with pytest.raises(ModelLoadError, match="image_size 64 but .*config.json builds the network for 48"):
+    with pytest.raises(ModelLoadError, match="image_size disagrees with config.json, which builds the network for 48"):
         load_pretrained(model_folder)
 
 
 def test_broken_processor_files_are_named(model_folder):
+    saved = json.loads((model_folder / "preprocessor_config.json").read_text())
     (model_folder / "preprocessor_config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="preprocessor_config.json: not a readable processor config"):
         load_pretrained(model_folder)
-    (model_folder / "preprocessor_config.json").write_text(json.dumps({"crop_pct": 0.9}))
+    (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "crop_pct": 0.9}))
     with pytest.raises(ModelLoadError, match="unknown processor entries \\['crop_pct'\\]"):
         load_pretrained(model_folder)
-    (model_folder / "preprocessor_config.json").write_text(json.dumps({"temperature": -1}))
+    (model_folder / "preprocessor_config.json").write_text(json.dumps({**saved, "temperature": -1}))
     with pytest.raises(ModelLoadError, match="temperature must be positive"):
         load_pretrained(model_folder)
 
