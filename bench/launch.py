@@ -71,6 +71,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--use-fake-ui-for-media-stream"]
 
 
+def camera_browser(playwright, clip: str | Path):
+    """Debian's Chromium, headless, whose fake camera plays `clip` (a Y4M file)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={clip}"])
+
+
 def app_client(url: str):
     """A gradio_client over a launched app. httpx's own 5-second default is shorter than an upload or
     a video encode takes when the machine is busy; the tests check answers, not latency."""

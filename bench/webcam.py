@@ -39,7 +39,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from launch import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from launch import camera_browser, running_app  # noqa: E402
 
 import app  # noqa: E402
 from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
@@ -235,8 +235,7 @@ def main() -> None:
         clip = Path(folder) / "camera.y4m"
         write_clip(clip, frames=FPS * 20)
         with running_app(args.model) as (url, _), sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={clip}"])
+            browser = camera_browser(playwright, clip)
             for server in (False, True):
                 for network_name, network in NETWORKS.items():
                     rows.append((f"{'server' if server else 'browser'} path, network: {network_name}",

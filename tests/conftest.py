@@ -128,3 +128,34 @@ def app_server(untrained_model):
 
     with running_app(untrained_model) as served:
         yield served
+
+
+def write_face_video(path: Path, frames: int = 30) -> None:
+    """A 640x480 Y4M clip of the astronaut's face drifting sideways, for Chromium's fake camera."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    face = np.asarray(Image.open(ASTRONAUT).convert("RGB").crop((120, 10, 340, 250)).resize((220, 240)))
+    with open(path, "wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for k in range(frames):
+            frame = np.full((480, 640, 3), 200, dtype=np.uint8)
+            x = 180 + int(20 * np.sin(k / 5))
+            frame[120:360, x:x + 220] = face
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium whose fake camera plays a face drifting sideways (write_face_video)."""
+    from playwright.sync_api import sync_playwright
+
+    from launch import camera_browser
+
+    video = tmp_path_factory.mktemp("camera") / "face.y4m"
+    write_face_video(video)
+    with sync_playwright() as playwright:
+        browser = camera_browser(playwright, video)
+        yield browser
+        browser.close()

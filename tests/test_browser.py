@@ -8,30 +8,15 @@ import os
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-from PIL import Image
 
-from launch import CHROMIUM, CHROMIUM_ARGS, open_webcam_tab
+from launch import CHROMIUM, open_webcam_tab
 from conftest import ASTRONAUT, ASTRONAUT_GRID
 from fer_model import FER2013_LABELS
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium)")]
-
-
-def write_face_video(path: Path, frames: int = 30) -> None:
-    """A 640x480 Y4M clip of the astronaut's face drifting sideways, for Chromium's fake camera."""
-    face = np.asarray(Image.open(ASTRONAUT).convert("RGB").crop((120, 10, 340, 250)).resize((220, 240)))
-    with open(path, "wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for k in range(frames):
-            frame = np.full((480, 640, 3), 200, dtype=np.uint8)
-            x = 180 + int(20 * np.sin(k / 5))
-            frame[120:360, x:x + 220] = face
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +31,6 @@ def shots(tmp_path_factory) -> Path:
         tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    video = tmp_path_factory.mktemp("camera") / "face.y4m"
-    write_face_video(video)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={video}"])
-        yield browser
-        browser.close()
 
 
 def _image_src(page, elem_id):

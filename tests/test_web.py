@@ -17,7 +17,7 @@ from fer_model import SHIPPED_MODELS
 from fer_model.shipped import resolve_model
 from fer_model.web import DYNAMIC_YUNET_FILE, export_web
 from golden import write_golden
-from launch import CHROMIUM, CHROMIUM_ARGS
+from launch import CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
@@ -63,24 +63,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    from test_browser import write_face_video
-
-    video = tmp_path_factory.mktemp("camera") / "face.y4m"
-    write_face_video(video)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={video}"])
-        yield browser
-        browser.close()
-
-
 @pytest.mark.browser
 @needs_chromium
-def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, chromium, tmp_path):
+def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, browser, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "page").symlink_to(ROOT / "page")
@@ -90,7 +75,7 @@ def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, chromium, tm
         (site / "models" / name).symlink_to(resolve_model(name))
     (site / "models" / "yunet.onnx").symlink_to(DYNAMIC_YUNET_FILE)
     with serving(site) as url:
-        page = chromium.new_page()
+        page = browser.new_page()
         page.goto(f"{url}page/tests/golden.html?fixtures=../../golden/&models=../../models/&photos=40")
         result = page.evaluate("() => window.goldenResult")  # waits for the comparison's promise
         page.close()
@@ -107,10 +92,10 @@ def _requests(page) -> list:
 @pytest.mark.browser
 @pytest.mark.slow
 @needs_chromium
-def test_the_exported_folder_runs_the_webcam_and_a_photo_on_a_static_server(chromium, tmp_path):
+def test_the_exported_folder_runs_the_webcam_and_a_photo_on_a_static_server(browser, tmp_path):
     out = export_web(["fernet-ferplus"], tmp_path / "site")
     with serving(out) as url:
-        context = chromium.new_context(permissions=["camera"], viewport={"width": 1300, "height": 900})
+        context = browser.new_context(permissions=["camera"], viewport={"width": 1300, "height": 900})
         page = context.new_page()
         first = _requests(page)
         page.goto(url)
