@@ -74,3 +74,20 @@ def test_the_export_and_predict_commands(tmp_path, capsys):
     assert main(["predict", str(ASTRONAUT), "--out", str(tmp_path / "rows.csv"), "--model", str(tmp_path / "onnx"),
                  "--backend", "onnx", "--quiet"]) == 0
     assert ",happy," in (tmp_path / "rows.csv").read_text()
+
+
+def test_the_torch_free_runtime_gives_the_pytorch_results_on_photos_and_fer_faces(fer_data):
+    """The onnx backend (what an install without PyTorch runs) against the torch one: wild_faces
+    photos where ../shared has them, FER-2013 PublicTest faces, the examples; both shipped models."""
+    from fer_model.data import default_wild_path
+
+    wild = default_wild_path()
+    photos = sorted(wild.glob("*.jpg"))[::50] if wild else []
+    faces = list(fer_data.split("PublicTest", limit=200).images)
+    images = [*photos, *faces, ASTRONAUT, ASTRONAUT_GRID, CAT]
+    for name in ("fernet-ferplus", "fernet-fer2013"):
+        torch_path, onnx_path = (EmotionRecognizer.from_pretrained(name, backend=b) for b in ("torch", "onnx"))
+        for a, b in zip(torch_path.predict_many(images, ["trained"]), onnx_path.predict_many(images, ["trained"])):
+            assert [f.label for f in a[0]] == [f.label for f in b[0]]
+            assert np.abs(np.array([list(f.probabilities.values()) for f in a[0]]) -
+                          np.array([list(f.probabilities.values()) for f in b[0]])).max() < 1e-4
