@@ -76,7 +76,7 @@ class EvalConfig:
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     parser.add_argument("--model", default=DEFAULT_MODEL_NAME,
                         help="saved model folder (config.json + model.safetensors) or a shipped model's short name "
                              f"({', '.join(SHIPPED_MODELS)}; default: %(default)s)")

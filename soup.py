@@ -94,7 +94,7 @@ def recompute_batchnorm(model: FERNet, processor: FaceProcessor, faces: torch.Te
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     parser.add_argument("models", nargs="+", help="saved model folders (the last one's config and record are kept)")
     parser.add_argument("--weights", help="comma-separated weights, one per model, summing to 1 (default: equal)")
     parser.add_argument("--out", required=True, help="folder to write the averaged model to")

@@ -112,7 +112,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="run the network through torch, or through onnxruntime (the folder's model.onnx); "
                               "auto: torch where it is installed (default: %(default)s)")
     for command in commands.choices.values():  # read by cli.run before parsing; listed for --help
-        command.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     args = parser.parse_args(argv)
     if args.command in ("configure", "export", "export-web", "export-space", "push"):
         return args

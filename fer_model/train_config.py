@@ -95,7 +95,7 @@ class TrainConfig:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="train.py", description=TRAIN_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     for f in dataclasses.fields(TrainConfig):
         flag, help = "--" + f.name.replace("_", "-"), f.metadata["help"].replace("%", "%%")
         if f.type == "bool":
