@@ -242,12 +242,12 @@ class Demo:
         data URL} out, or {"error": message}. Each page's smoothing state stays here, keyed by its id."""
         try:
             client, keep, show_saliency = str(request["client"]), float(request["keep"]), bool(request["saliency"])
-            prior = request.get("prior") or None
-            if prior is not None and prior not in [name for _, name in self.prior_choices(model)]:
-                return {"error": f"Unknown prior {prior!r}."}
             model = request.get("model") or None
             if model is not None and model not in self.models:
                 return {"error": f"Unknown model {model!r}."}
+            prior = request.get("prior") or None
+            if prior is not None and prior not in [name for _, name in self.prior_choices(model)]:
+                return {"error": f"Unknown prior {prior!r}."}
             if show_saliency and not self.saliency_available:
                 return {"error": SALIENCY_MISSING}
             image = load_image(base64.b64decode(request["image"].partition(",")[2], validate=True))
