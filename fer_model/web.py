@@ -19,7 +19,7 @@ from pathlib import Path
 from .detect import YUNET_FILE, YuNetFaceDetector
 
 DYNAMIC_YUNET_FILE = YUNET_FILE.with_name("face_detection_yunet_2023mar_dynamic.onnx")
-PAGE = Path(__file__).resolve().parent.parent / "page"  # in a checkout; an installed package carries it in web/
+PAGE = Path(__file__).resolve().parent.parent / "page"  # in a checkout (export-web and export-space need one)
 
 
 def dynamic_yunet(source: str | os.PathLike = YUNET_FILE):
@@ -39,13 +39,18 @@ def dynamic_yunet(source: str | os.PathLike = YUNET_FILE):
     return model
 
 
-def tracker_settings() -> dict:
-    """The face tracker's defaults (fer_model.tracking.FaceTracker), for the page's own tracker."""
+def _defaults(cls) -> dict:
+    """The default of each constructor argument of `cls`: the one record of those numbers."""
     import inspect
 
+    return {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+
+
+def tracker_settings() -> dict:
+    """The face tracker's defaults (fer_model.tracking.FaceTracker), for the page's own tracker."""
     from .tracking import FaceTracker
 
-    defaults = {name: p.default for name, p in inspect.signature(FaceTracker).parameters.items()}
+    defaults = _defaults(FaceTracker)
     return {"min_iou": defaults["min_iou"], "lost_frames": defaults["lost_frames"]}
 
 
@@ -61,11 +66,9 @@ def write_dynamic_yunet(target: str | os.PathLike = DYNAMIC_YUNET_FILE) -> Path:
 def detector_settings(max_side: int | None = None, retry_pad: float | None = None) -> dict:
     """What the page's detector does as :class:`YuNetFaceDetector` does with its defaults, or with
     `max_side` and `retry_pad` given: the page reads these instead of copies of the numbers."""
-    import inspect
-
     from .detect import MIN_FACE_SIDE, NMS_IOU, TILE_ASPECT
 
-    defaults = {name: p.default for name, p in inspect.signature(YuNetFaceDetector).parameters.items()}
+    defaults = _defaults(YuNetFaceDetector)
     return {"score_threshold": defaults["score_threshold"], "nms_threshold": defaults["nms_threshold"],
             "top_k": defaults["top_k"], "max_side": defaults["max_side"] if max_side is None else max_side,
             "retry_pad": defaults["retry_pad"] if retry_pad is None else retry_pad,

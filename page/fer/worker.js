@@ -54,10 +54,19 @@ function recognizer(model, kind) {
   return recognizers.get(key);
 }
 
+let canvas = null, context = null;  // one canvas for every frame, resized when the frame size changes
+
 function pixels(bitmap, mirror) {
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const context = canvas.getContext('2d', {willReadFrequently: true});
-  if (mirror) context.setTransform(-1, 0, 0, 1, bitmap.width, 0);  // the selfie view the page shows
+  if (!canvas) {
+    canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    context = canvas.getContext('2d', {willReadFrequently: true});
+  }
+  if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+  }
+  // the selfie view the page shows, or the photo as it is
+  context.setTransform(mirror ? -1 : 1, 0, 0, 1, mirror ? bitmap.width : 0, 0);
   context.drawImage(bitmap, 0, 0);
   return context.getImageData(0, 0, bitmap.width, bitmap.height).data;
 }
