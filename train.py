@@ -24,6 +24,7 @@ from fer_model.cli import require_torch
 
 require_torch("train.py")  # one line and exit 2 where PyTorch is missing
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist
 from tqdm import tqdm
@@ -33,7 +34,7 @@ from fer_model.checkpoints import Progress, restore, save_checkpoint
 from fer_model.records import earlier_stage, plot_curves, teacher_records, write_log, write_training_config
 from fer_model.targets import class_weights, load_splits, teacher_targets, training_loss
 from fer_model.train_config import parse_args, selection_score
-from fer_model.training import (AUGMENT, DROPOUT, Run, augment_config, autocast_dtype, build, epoch_batches,
+from fer_model.training import (AUGMENT, DROPOUT, MIXUP, Run, augment_config, autocast_dtype, build, epoch_batches,
                                 resolve_device, run_processor, setup_distributed, stream_seed, validate,
                                 weight_average)
 
@@ -50,15 +51,23 @@ def train_epoch(run: Run, epoch: int) -> dict[str, float]:
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, file=sys.stderr,
                     disable=run.rank != 0 or not sys.stderr.isatty())  # logs get the per-epoch line instead
-    for index in progress:
+    for step, index in enumerate(progress):
         faces = augment_batch(run.images[index].unsqueeze(1).float().div_(255), augment, augment_rng)
         inputs = run.processor.normalize(faces).to(run.device, non_blocking=True)  # (B, 1, 48, 48)
         if config.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         targets = run.targets[index].to(run.device, non_blocking=True)
+        soft = run.soft_targets[index].to(run.device, non_blocking=True) if run.soft_targets is not None else None
+        if config.mixup:  # blend each face with another of the batch, and its vote distribution with the other's
+            lam = float(np.random.default_rng(stream_seed(config.seed, MIXUP, epoch, run.rank, step))
+                        .beta(config.mixup, config.mixup))
+            other = torch.randperm(len(index), generator=augment_rng)
+            inputs = lam * inputs + (1 - lam) * inputs[other]
+            targets = lam * targets + (1 - lam) * targets[other]
+            if soft is not None:
+                soft = lam * soft + (1 - lam) * soft[other]
         with torch.autocast(run.device.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
             logits = run.model(inputs)
-        soft = run.soft_targets[index].to(run.device, non_blocking=True) if run.soft_targets is not None else None
         loss = training_loss(logits.float(), targets, soft, run.loss_weights, config)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,10 +7,11 @@ PyTorch (safetensors), onnxruntime and onnxruntime-web (ONNX) read the same byte
 copy of the weights ships or is pushed. The graph's `metadata_props` carry the labels, the input
 size and the model's name, for runtimes that see only the graph.
 
-    faces (N, 1, size, size) -> [Conv3x3 -> BatchNorm -> ReLU -> MaxPool2] x blocks -> Flatten
-      -> Gemm (hidden) -> ReLU -> Gemm -> logits (N, classes)
+    reference: faces (N, 1, size, size) -> [Conv3x3 -> BatchNorm -> ReLU -> MaxPool2] x blocks
+      -> Flatten -> Gemm (hidden) -> ReLU -> Gemm -> logits (N, classes)
 
-Dropout is the identity at inference and has no node. Building the graph needs the `onnx` package
+Every variant's nodes come from the same plan of layers as FERNet's modules
+(fer_model.architecture.layer_plan). Dropout is the identity at inference and has no node. Building the graph needs the `onnx` package
 only (no torch); running it needs onnxruntime. `fer-model export` still writes a self-contained
 ONNX file for runtimes that want one file.
 """
@@ -22,6 +23,7 @@ import os
 import struct
 from pathlib import Path
 
+from .architecture import Layer, layer_plan
 from .errors import ModelLoadError
 from .files import CONFIG_NAME, WEIGHTS_NAME
 
@@ -61,7 +63,10 @@ def build_graph(folder: str | os.PathLike, name: str | None = None):
         raise ModelLoadError(f"{folder / CONFIG_NAME}: not a readable model config ({error})") from error
     layout = safetensors_layout(folder / WEIGHTS_NAME)
     labels, size = list(config["labels"]), int(config.get("image_size", 48))
-    blocks = len(config.get("channels", [64, 128, 256]))
+    try:
+        plan = layer_plan(config)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"{folder / CONFIG_NAME}: not a FERNet config ({error})") from error
 
     def weight(key: str) -> TensorProto:
         if key not in layout:
@@ -76,26 +81,14 @@ def build_graph(folder: str | os.PathLike, name: str | None = None):
         return tensor
 
     nodes, tensors, x = [], [], "faces"
-    for b in range(blocks):
-        conv, bn = f"features.{b}.0", f"features.{b}.1"
-        tensors += [weight(f"{conv}.weight"), weight(f"{conv}.bias")]
-        tensors += [weight(f"{bn}.{k}") for k in ("weight", "bias", "running_mean", "running_var")]
-        nodes += [
-            helper.make_node("Conv", [x, f"{conv}.weight", f"{conv}.bias"], [f"conv{b}"], kernel_shape=[3, 3],
-                             pads=[1, 1, 1, 1]),
-            helper.make_node("BatchNormalization", [f"conv{b}", f"{bn}.weight", f"{bn}.bias", f"{bn}.running_mean",
-                                                    f"{bn}.running_var"], [f"bn{b}"], epsilon=BN_EPSILON),
-            helper.make_node("Relu", [f"bn{b}"], [f"relu{b}"]),
-            helper.make_node("MaxPool", [f"relu{b}"], [f"pool{b}"], kernel_shape=[2, 2], strides=[2, 2]),
-        ]
-        x = f"pool{b}"
-    tensors += [weight(k) for k in ("head.2.weight", "head.2.bias", "head.5.weight", "head.5.bias")]
-    nodes += [
-        helper.make_node("Flatten", [x], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "head.2.weight", "head.2.bias"], ["hidden"], transB=1),
-        helper.make_node("Relu", ["hidden"], ["hidden_relu"]),
-        helper.make_node("Gemm", ["hidden_relu", "head.5.weight", "head.5.bias"], ["logits"], transB=1),
-    ]
+    layers = [*plan["stem"], *[layer for block in plan["features"] for layer in block], *plan["head"]]
+    for index, layer in enumerate(layers):
+        if layer.op in ("dropout", "dropout2d"):  # the identity at inference
+            continue
+        out = "logits" if index == len(layers) - 1 else f"{layer.op}{index}"
+        tensors += [weight(key) for key in layer.tensors]
+        nodes.append(_node(helper, layer, x, out))
+        x = out
     channels = int(config.get("in_channels", 1))
     graph = helper.make_graph(
         nodes, "fernet",
@@ -108,6 +101,30 @@ def build_graph(folder: str | os.PathLike, name: str | None = None):
     helper.set_model_props(model, {"labels": json.dumps(labels), "image_size": str(size),
                                    "in_channels": str(channels), "name": name or folder.name})
     return model
+
+
+def _node(helper, layer: Layer, x: str, out: str):
+    """The ONNX node of one planned layer (fer_model.architecture), reading `x`, writing `out`."""
+    a = layer.attrs
+    if layer.op == "conv":
+        pad = a["kernel"] // 2
+        return helper.make_node("Conv", [x, *layer.tensors], [out], kernel_shape=[a["kernel"]] * 2,
+                                pads=[pad] * 4, group=a["groups"])
+    if layer.op == "bn":
+        return helper.make_node("BatchNormalization", [x, *layer.tensors], [out], epsilon=BN_EPSILON)
+    if layer.op == "act":
+        if a["kind"] == "relu":
+            return helper.make_node("Relu", [x], [out])
+        return helper.make_node("LeakyRelu", [x], [out], alpha=a["slope"])
+    if layer.op == "linear":
+        return helper.make_node("Gemm", [x, *layer.tensors], [out], transB=1)
+    if layer.op == "maxpool":
+        return helper.make_node("MaxPool", [x], [out], kernel_shape=[2, 2], strides=[2, 2])
+    if layer.op == "gap":
+        return helper.make_node("GlobalAveragePool", [x], [out])
+    if layer.op == "flatten":
+        return helper.make_node("Flatten", [x], [out], axis=1)
+    raise ValueError(f"no ONNX node for layer {layer.op!r}")
 
 
 def write_graph(folder: str | os.PathLike, name: str | None = None) -> Path:

@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .architecture import Layer, layer_plan
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
 from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_write, portable, write_config
@@ -21,13 +22,32 @@ from .graph import write_graph
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
 
 
-def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-    )
+def _module(layer: Layer) -> nn.Module:
+    """The PyTorch module of one planned layer (fer_model.architecture)."""
+    a = layer.attrs
+    if layer.op == "conv":
+        return nn.Conv2d(a["in"], a["out"], a["kernel"], padding=a["kernel"] // 2, groups=a["groups"], bias=a["bias"])
+    if layer.op == "act":
+        return nn.ReLU(inplace=True) if a["kind"] == "relu" else nn.LeakyReLU(a["slope"], inplace=True)
+    if layer.op == "linear":
+        return nn.Linear(a["in"], a["out"])
+    return {"maxpool": lambda: nn.MaxPool2d(2), "dropout2d": lambda: nn.Dropout2d(a["p"]),
+            "dropout": lambda: nn.Dropout(a["p"]), "flatten": nn.Flatten,
+            "gap": lambda: nn.AdaptiveAvgPool2d(1)}[layer.op]()
+
+
+def _sequential(layers: list[Layer]) -> nn.Sequential:
+    """The layers in order, so each module's index is the one its planned name gives; a batch
+    norm takes the width of the convolution before it."""
+    modules, width = [], None
+    for layer in layers:
+        if layer.op == "bn":
+            modules.append(nn.BatchNorm2d(width))
+            continue
+        if layer.op == "conv":
+            width = layer.attrs["out"]
+        modules.append(_module(layer))
+    return nn.Sequential(*modules)
 
 
 # What a model hub shows about FERNet: declared once, used by the mixin and by the model card.
@@ -40,25 +60,34 @@ HUB_METADATA = {
 
 
 class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HUB_METADATA["tags"])}):
-    """The reference CNN: three Conv3x3-BN-ReLU-MaxPool blocks, then a two-layer classifier.
+    """The FER CNN: the reference network by default, and the variants its config describes.
 
     `FERNet()` builds exactly the reference network (5,093,255 parameters):
     (N, 1, 48, 48) -> blocks of 64, 128, 256 channels (48 -> 24 -> 12 -> 6) -> Dropout2d(0.25)
     -> Flatten (9216) -> Linear 512 -> ReLU -> Dropout(0.5) -> Linear 7 logits.
 
-    Every constructor argument is plain JSON and is written to `config.json`, so whoever loads
-    the weights knows the label order and the input size the layers are built for without
-    reading a script.
+    Variants are built the way transformers' configs build variants of one architecture: the
+    keys below (fer_model.architecture, one plan of layers shared with the ONNX graph) choose
+    the convolution kind, convolutions per block, a stem, the activation, spatial dropout and the
+    head, each defaulting to the reference's value, so every folder saved before loads unchanged.
+    Every constructor argument is plain JSON and is written to `config.json`.
 
     Args:
         labels: class names in output order (FER-2013's order by default).
-        image_size: side of the square input; it sets the classifier's width, and it is the one
-            record of the size (the processor reads it from here).
+        image_size: side of the square input; the one record of the size (the processor reads it).
         in_channels: channels of the input (1: grayscale).
-        channels: output channels of the conv blocks.
-        hidden_size: width of the hidden fully connected layer.
-        conv_dropout: Dropout2d probability after the conv blocks.
-        fc_dropout: dropout probability before the output layer.
+        channels: output channels of the conv blocks (each ends in a 2x2 max pool).
+        hidden_size: width of the dense head's hidden layer.
+        conv_dropout: Dropout2d probability before the head.
+        fc_dropout: dense head: dropout probability before the output layer.
+        conv: "plain" (Conv3x3 with bias, BN) or "separable" (depthwise 3x3, pointwise 1x1, BN).
+        convs_per_block: convolutions in each block before its pool.
+        stem: channels of a plain Conv3x3-BN-activation before the blocks (0: none).
+        activation: "relu" or "leaky_relu" (with `negative_slope`).
+        negative_slope: leaky_relu's slope.
+        block_dropout: Dropout2d after each block (0: none).
+        head: "dense" (flatten, hidden layer, output layer) or "gap" (1x1 convolution to the
+            classes, then global average pooling: no dense layer).
 
     The whole input transform (crop, views, normalisation) and what becomes of the logits
     (temperature, class prior) belong to :class:`fer_model.processor.FaceProcessor`, saved beside
@@ -74,30 +103,33 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         hidden_size: int = 512,
         conv_dropout: float = 0.25,
         fc_dropout: float = 0.5,
+        conv: str = "plain",
+        convs_per_block: int = 1,
+        stem: int = 0,
+        activation: str = "relu",
+        negative_slope: float = 0.01,
+        block_dropout: float = 0.0,
+        head: str = "dense",
     ) -> None:
         super().__init__()
-        if image_size % (2 ** len(channels)):
-            raise ValueError(f"image_size {image_size} must be divisible by {2 ** len(channels)}")
         self.labels = list(labels)
         self.image_size, self.in_channels = image_size, in_channels
-        widths = [in_channels, *channels]
-        self.features = nn.Sequential(*[_conv_block(i, o) for i, o in zip(widths, widths[1:])])
-        side = image_size // 2 ** len(channels)
-        self.head = nn.Sequential(
-            nn.Dropout2d(conv_dropout),
-            nn.Flatten(),
-            nn.Linear(channels[-1] * side * side, hidden_size),
-            nn.ReLU(inplace=True),
-            nn.Dropout(fc_dropout),
-            nn.Linear(hidden_size, len(self.labels)),
-        )
+        plan = layer_plan({"labels": self.labels, "image_size": image_size, "in_channels": in_channels,
+                           "channels": list(channels), "hidden_size": hidden_size, "conv_dropout": conv_dropout,
+                           "fc_dropout": fc_dropout, "conv": conv, "convs_per_block": convs_per_block, "stem": stem,
+                           "activation": activation, "negative_slope": negative_slope,
+                           "block_dropout": block_dropout, "head": head})
+        if plan["stem"]:
+            self.stem = _sequential(plan["stem"])
+        self.features = nn.Sequential(*[_sequential(block) for block in plan["features"]])
+        self.head = _sequential(plan["head"])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, 48, 48) normalised faces -> last conv block's maps (N, 256, 6, 6)."""
-        return self.features(x)
+        """(N, 1, 48, 48) normalised faces -> last conv block's maps (N, channels[-1], 6, 6 for three blocks)."""
+        return self.features(self.stem(x) if hasattr(self, "stem") else x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, 256, 6, 6) -> logits (N, 7)."""
+        """Last block's maps -> logits (N, classes)."""
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

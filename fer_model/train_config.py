@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .architecture import check_architecture
 from .cli import DEBUG_HELP
 from .data import DATA_REQUIRED, default_data_path
 from .ferplus import votes_beside
@@ -71,6 +72,20 @@ class TrainConfig:
                                        "unaugmented training rows become soft targets (distillation)")
     distill: float = option(0.0, 'weight of the distillation loss against the teacher targets (1 - it: the labels)')
     distill_temperature: float = option(2.0, 'softmax temperature of teacher and student in the distillation loss')
+    mixup: float = option(0.0, 'mixup: Beta(a, a) blends of two faces and their targets (0: off; needs --crowd-weight '
+                                '> 0, whose targets are distributions)')
+    channels: str = option("64,128,256", 'network: comma-separated widths of the conv blocks')
+    conv: str = option("plain", 'network: plain (Conv3x3) | separable (depthwise 3x3 + pointwise 1x1) convolutions')
+    convs_per_block: int = option(1, 'network: convolutions per block before its 2x2 max pool')
+    stem: int = option(0, 'network: channels of a plain Conv3x3 stem at full resolution (0: none)')
+    activation: str = option("relu", 'network: relu | leaky_relu')
+    negative_slope: float = option(0.01, 'network: leaky_relu slope')
+    block_dropout: float = option(0.0, 'network: Dropout2d after each block')
+    head: str = option("dense", 'network: dense (flatten + hidden layer) | gap (1x1 conv to the classes + global '
+                                'average pooling)')
+    hidden_size: int = option(512, 'network: the dense head\'s hidden width')
+    conv_dropout: float = option(0.25, 'network: Dropout2d before the head')
+    fc_dropout: float = option(0.5, 'network: dense head dropout before the output layer')
     ema: float = option(0.0, 'decay of an exponential moving average of the weights, validated and saved (0: off)')
     seed: int = option(42, 'seeds weights, shuffling, augmentation and dropout')
     limit: int | None = option(None, 'use at most this many rows per split (smoke runs, tests)')
@@ -86,6 +101,13 @@ class TrainConfig:
     def as_record(self) -> dict[str, Any]:
         """The options as training_config.json records them."""
         return dataclasses.asdict(self)
+
+    def network(self) -> dict[str, Any]:
+        """The FERNet constructor arguments of the network options (the reference's by default)."""
+        return {"channels": [int(c) for c in self.channels.split(",")], "conv": self.conv,
+                "convs_per_block": self.convs_per_block, "stem": self.stem, "activation": self.activation,
+                "negative_slope": self.negative_slope, "block_dropout": self.block_dropout, "head": self.head,
+                "hidden_size": self.hidden_size, "conv_dropout": self.conv_dropout, "fc_dropout": self.fc_dropout}
 
     @property
     def teachers(self) -> list[str]:
@@ -110,6 +132,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         config.init_from = str(resolve_model(config.init_from))
     if config.teacher:
         config.teacher = ",".join(str(resolve_model(name)) for name in teacher_list(config.teacher))
+    try:
+        check_architecture({**config.network(), "labels": [], "image_size": 48})
+    except ValueError as error:
+        parser.error(f"network options: {error}")
+    if config.mixup < 0:
+        parser.error(f"--mixup must be >= 0, not {config.mixup}")
+    if config.mixup and not config.crowd_weight:
+        parser.error("--mixup blends targets as distributions: it needs --crowd-weight above 0")
     if config.schedule not in ("plateau", "onecycle", "cosine"):
         parser.error(f"--schedule must be plateau, onecycle or cosine, not {config.schedule!r}")
     if config.fill not in ("zeros", "border"):

@@ -62,7 +62,7 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
 # ---------------------------------------------------------------------------------------- randomness and batches
 
 # The purposes that draw random numbers; each gets its own stream (see stream_seed).
-INIT, SHUFFLE, AUGMENT, DROPOUT = range(4)
+INIT, SHUFFLE, AUGMENT, DROPOUT, MIXUP = range(5)
 
 
 def stream_seed(seed: int, purpose: int, *key: int) -> int:
@@ -93,11 +93,11 @@ def augment_config(config: TrainConfig) -> AugmentConfig:
 
 
 def build(config: TrainConfig, device: torch.device, shard_rows: int):
-    """(network, its starting processor, AdamW, the LR schedule): a seeded FERNet with the default
-    processor, or the --init-from model and its processor (crop, views, temperature, prior carried
+    """(network, its starting processor, AdamW, the LR schedule): a seeded FERNet of the network
+    options (the reference by default) with the default processor, or the --init-from model and its processor (crop, views, temperature, prior carried
     forward), loaded as every model is (load_pretrained)."""
     torch.manual_seed(stream_seed(config.seed, INIT))
-    model, processor = load_pretrained(config.init_from) if config.init_from else (FERNet(), FaceProcessor())
+    model, processor = load_pretrained(config.init_from) if config.init_from else (FERNet(**config.network()), FaceProcessor())
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
