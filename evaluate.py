@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from fer_model.cli import DEBUG_HELP
+from fer_model.errors import DEBUG_HELP
 from fer_model.cli import require_torch
 
 require_torch("evaluate.py")  # one line and exit 2 where PyTorch is missing
@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013, resolve_model
 from fer_model.card import write_card
-from fer_model.shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS
+from fer_model.folder import DEFAULT_MODEL_NAME, SHIPPED_MODELS
 from fer_model.data import FERData
 from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
                                   reliability_bins)
@@ -45,7 +45,7 @@ from fer_model.data import DATA_REQUIRED
 from fer_model.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
 from fer_model.inference import load_pretrained, predict_logits
 from fer_model.detect import file_sha256
-from fer_model.files import WEIGHTS_NAME, atomic_write, portable
+from fer_model.folder import WEIGHTS_NAME, atomic_write, portable
 from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
 from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
 from fer_model.records import read_training_config

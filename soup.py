@@ -28,7 +28,7 @@ import shlex
 from pathlib import Path
 
 import numpy as np
-from fer_model.cli import DEBUG_HELP
+from fer_model.errors import DEBUG_HELP
 from fer_model.cli import require_torch
 
 require_torch("soup.py")  # one line and exit 2 where PyTorch is missing

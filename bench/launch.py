@@ -26,8 +26,10 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] = (), env: dict | None = None,
-                python: str | Path = sys.executable, app: str | Path = CHECKOUT / "app.py", port_option: bool = True):
+                python: str | Path = sys.executable, app: str | Path | list = CHECKOUT / "app.py", port_option: bool = True,
+                cwd: str | Path | None = None):
     """`python app.py --model MODEL --port PORT` serving on a free port; yields (url, process).
+    `app` may be a list of arguments instead (["-m", "fer_model", "demo"]), run in `cwd`.
     `port_option=False` gives the port as Gradio's GRADIO_SERVER_PORT instead. Its output goes to a
     temporary log that is removed afterwards; when the app fails to start, the error carries the end
     of that log."""
@@ -36,8 +38,10 @@ def running_app(model: str | Path, timeout: float = 180, extra_args: list[str] =
     with tempfile.TemporaryDirectory(prefix="fer_model_app_log_") as folder:
         log_path = Path(folder) / "app.log"
         with open(log_path, "w") as log:
-            process = subprocess.Popen([str(python), str(app), "--model", str(model),
-                                        *(["--port", str(port)] if port_option else []), *extra_args], cwd=Path(app).parent, stdout=log, stderr=subprocess.STDOUT,
+            entry = [str(part) for part in app] if isinstance(app, (list, tuple)) else [str(app)]
+            process = subprocess.Popen([str(python), *entry, "--model", str(model),
+                                        *(["--port", str(port)] if port_option else []), *extra_args],
+                                       cwd=cwd or Path(entry[0]).parent, stdout=log, stderr=subprocess.STDOUT,
                                        env={**os.environ, **env})
         url = f"http://127.0.0.1:{port}/"
         deadline = time.time() + timeout

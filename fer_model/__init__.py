@@ -1,22 +1,20 @@
 """fer_model: facial expression recognition on FER-2013 with a small, fast CNN."""
 
-from pathlib import Path
-
 from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .data import DataError, FERData, default_data_path, load_fer2013
 from .errors import ModelLoadError
 from .labels import FER2013_LABELS
-from .inference import EmotionRecognizer, FacePrediction
+from .inference import EmotionRecognizer
+from .prediction import FacePrediction
 from .preprocess import ImageError, load_image, to_grayscale
 from .processor import FaceProcessor
 
-from .shipped import DEFAULT_MODEL_NAME, SHIPPED_MODELS, resolve_model
+from .folder import DEFAULT_MODEL_NAME, EXAMPLES, SHIPPED_MODELS, resolve_model
 
 # The default of the trained models shipped with the package (config.json, preprocessor_config.json,
-# model.safetensors, model card; every one by short name in SHIPPED_MODELS), and example photos to
-# try them on (examples/README.md: licences).
+# model.safetensors, model card; every one by short name in SHIPPED_MODELS); EXAMPLES: photos to try
+# them on.
 DEFAULT_MODEL = resolve_model(DEFAULT_MODEL_NAME)
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
 

@@ -21,8 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-from .batch import VIDEO_DETECT_SIDE
-from .cli import DEBUG_HELP, run as run_cli
+from .detect import VIDEO_DETECT_SIDE
+from .cli import run as run_cli
+from .errors import DEBUG_HELP
 from .processor import parse_prior
 
 
@@ -32,10 +33,20 @@ def program_name() -> str:
     return "python -m fer_model" if called in ("", "__main__.py", "-c", "-m") else called
 
 
+OVERVIEW = """Facial expressions with fer_model: predict over images, folders and videos, run the demo, set
+a model's inference settings, export it (ONNX, a static web page, a Space), re-render its card,
+publish it.
+
+    fer-model predict photos/ interview.mp4 --out results.csv
+    fer-model demo                  # the browser demo on http://127.0.0.1:7860
+    fer-model COMMAND --help        # each command's options
+"""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__,
+    parser = argparse.ArgumentParser(prog=program_name(), description=OVERVIEW,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     predict = commands.add_parser("predict", help="expressions of every face in images, folders and videos",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively), videos")
@@ -60,6 +71,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
                               "per label, comma-separated (default: the model's, from preprocessor_config.json)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands.add_parser("demo", add_help=False,  # its options are the demo's own (main hands them over)
+                        help="run the demo in the browser: upload, webcam (read in the visitor's browser), video "
+                             "(`fer-model demo --help`; needs fer_model[app])")
     configure = commands.add_parser(
         "configure", help="set a saved model's inference settings (preprocessor_config.json)",
         description="Set the crop and test-time views chosen for a saved model (bench/choose_views.py "
@@ -73,12 +87,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     configure.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, help="also average the mirror images")
     configure.add_argument("--prior", type=parse_prior, help="default class prior: trained, balanced, everyday or a list")
     export = commands.add_parser(
-        "export", help="write a model's network as ONNX beside copies of its configs (needs fer_model[onnx])",
-        description="Write MODEL's network as DIR/model.onnx (dynamic batch) beside copies of its config.json, "
-                    "preprocessor_config.json, weights and card: a complete model folder that "
-                    "EmotionRecognizer.from_pretrained(DIR, backend='onnx') runs through onnxruntime.")
+        "export", help="write a model's network as one self-contained ONNX file beside copies of its configs "
+                       "(needs fer_model[torch])",
+        description="Write MODEL's network as OUT/model.onnx (one self-contained file, dynamic batch) beside copies "
+                    "of its config.json, preprocessor_config.json, weights and card: a complete model folder that "
+                    "EmotionRecognizer.from_pretrained(OUT, backend='onnx') runs through onnxruntime. Needs "
+                    "PyTorch (pip install fer_model[torch]).")
     export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
-    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--out", required=True, help="output folder (new or empty)")
+    export.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
+    card = commands.add_parser(
+        "card", help="re-render a model folder's card from its metrics.json (measures nothing)",
+        description="Re-render MODEL/README.md (and a copy) from the metrics.json that evaluate.py --update-model "
+                    "wrote there, after a change to the card's template; measures nothing.")
+    card.add_argument("model", help="a model folder evaluated with evaluate.py --update-model")
+    card.add_argument("--card", help="also write the card here (e.g. model_card.md)")
     web = commands.add_parser(
         "export-web", help="write a static web page that runs the webcam and photos in the browser",
         description="Write DIR/index.html with the live webcam and a photo drop, its scripts, onnxruntime-web, the "
@@ -114,7 +137,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for command in commands.choices.values():  # read by cli.run before parsing; listed for --help
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     args = parser.parse_args(argv)
-    if args.command in ("configure", "export", "export-web", "export-space", "push"):
+    if args.command != "predict":
         return args
     if args.ray is not None and args.annotate:
         parser.error("--annotate writes files on the machine that predicts; run it without --ray")
@@ -132,11 +155,17 @@ def main(argv: list[str] | None = None) -> int:
                         rescue_rows, run, write_rows)
     from .inference import EmotionRecognizer
 
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:  # the demo parses its own options (fer_model.app, as app.py does)
+        from .app import main as demo_main
+
+        demo_main(argv[1:], prog=f"{program_name()} demo")
+        return 0
+    args = parse_args(argv)
     if args.command == "push":
         from .hub import push
 
-        from .shipped import resolve_model
+        from .folder import resolve_model
 
         print(push(resolve_model(args.folder), args.repo_id, private=args.private))
         return 0
@@ -146,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         require_torch("fer-model export")
         from .export import export_onnx
 
-        print(f"wrote {export_onnx(args.model, args.out)}")
+        print(f"wrote {export_onnx(args.model, args.out, args.overwrite)}")
+        return 0
+    if args.command == "card":
+        from .card import rerender_card
+
+        print(f"wrote {rerender_card(args.model, args.card)}")
         return 0
     if args.command == "export-web":
         from .web import export_web
@@ -165,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
         changes = {"crop_scale": args.crop_scale, "tta_flip": args.tta_flip, "prior": args.prior,
                    "align_eyes": args.align_eyes,
-                   "crop_shift": [float(v) for v in args.crop_shift.split(",")] if args.crop_shift else None,
-                   "tta_scales": [float(s) for s in args.tta_scales.split(",")] if args.tta_scales else None}
-        from .shipped import resolve_model
+                   "crop_shift": _numbers(args.crop_shift, "--crop-shift", "x,y") if args.crop_shift else None,
+                   "tta_scales": _numbers(args.tta_scales, "--tta-scales", "scales") if args.tta_scales else None}
+        from .folder import resolve_model
 
         print(update_processor(resolve_model(args.folder),
                                **{key: value for key, value in changes.items() if value is not None}))
@@ -215,6 +249,16 @@ def main(argv: list[str] | None = None) -> int:
           + (f", {len(summary.failed)} skipped" if summary.failed else "")
           + (f"; wrote {out}" if summary.files else "; nothing written"), file=sys.stderr)
     return 0 if summary.files else 1
+
+
+def _numbers(text: str, flag: str, what: str) -> list[float]:
+    """Comma-separated numbers of an option; a ProcessorError names the option and the value."""
+    from .errors import ProcessorError
+
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError:
+        raise ProcessorError(f"{flag} takes comma-separated numbers ({what}), not {text!r}") from None
 
 
 def console() -> None:

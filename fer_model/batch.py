@@ -18,11 +18,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .inference import EmotionRecognizer, FacePrediction
-from .files import atomic_write
+from .inference import EmotionRecognizer
+from .prediction import FacePrediction
+from .folder import atomic_write
 from .preprocess import IMAGE_SUFFIXES, ImageError, load_image, to_rgb
 from .render import annotate
-from .detect import LANDMARK_NAMES
+from .detect import LANDMARK_NAMES, VIDEO_DETECT_SIDE
 from .tracking import FaceTracker
 from .errors import InputError, OutputError
 
@@ -133,8 +134,6 @@ def video_frames(path: Path, every: int = 1, start: int = 0,
     finally:
         capture.release()
 
-
-VIDEO_DETECT_SIDE = 320  # frames are searched at this longer side: faces of about 20 px and more in 640x480
 
 
 def frame_recognizer(recognizer: EmotionRecognizer, side: int = VIDEO_DETECT_SIDE,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .model import HUB_METADATA, atomic_write
+from .folder import CARD_NAME, CONFIG_NAME, atomic_write
+from .model import HUB_METADATA
 from .records import read_training
 from .train_config import SELECTIONS, selection_score, teacher_list
 
@@ -182,7 +183,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
     training, log = read_training(model_dir)
     chain = stages(training)
     runs = lineage(chain, training.get("soup"))
-    model_config = json.loads((model_dir / "config.json").read_text())
+    model_config = json.loads((model_dir / CONFIG_NAME).read_text())
     select = training.get("select", "f1")
     selection = SELECTIONS[select][0]
     best = max(log, key=lambda row: selection_score(row, select)) if log else None
@@ -192,7 +193,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         return os.path.relpath(path.resolve(), card_dir).replace(os.sep, "/")
 
     return ModelCard.from_template(
-        card_data(results, "FERNet (FER-2013)"),
+        card_data(results, Path(model_dir).resolve().name),
         template_path=str(TEMPLATE),
         results=results,
         columns=results["columns"],
@@ -234,21 +235,12 @@ def write_card(model_dir: Path, out: Path, results: dict, extra_copy: str | os.P
         atomic_write(path, lambda temp: Path(temp).write_text(str(card)))
 
 
-def main(argv: list[str] | None = None) -> None:
+def rerender_card(model: str | os.PathLike, copy: str | os.PathLike | None = None) -> Path:
     """Re-render a model folder's card (and a copy) from the metrics.json evaluate.py wrote there,
-    after a change to the template; measures nothing."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m fer_model.card", description=main.__doc__)
-    parser.add_argument("model", help="a model folder evaluated with evaluate.py --update-model")
-    parser.add_argument("--card", help="also write the card here (e.g. model_card.md)")
-    args = parser.parse_args(argv)
-    folder = Path(args.model)
+    after a change to the template (`fer-model card`); measures nothing. Returns the card's path."""
+    folder = Path(model)
     metrics = folder / "metrics.json"
     if not metrics.is_file():
-        parser.error(f"{metrics} not found: run evaluate.py --model {folder} --update-model first")
-    write_card(folder, folder, json.loads(metrics.read_text()), args.card)
-
-
-if __name__ == "__main__":
-    main()
+        raise FileNotFoundError(f"{metrics} not found: run evaluate.py --model {folder} --update-model first")
+    write_card(folder, folder, json.loads(metrics.read_text()), copy)
+    return folder / CARD_NAME

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .errors import ResumeError
-from .model import atomic_write
+from .folder import atomic_write
 
 # Options that may differ between a run and its resumption (where and how fast, not what is trained).
 RESUMABLE_CHANGES = {"resume", "stop_after", "threads", "cache_dir", "data", "device", "out"}

@@ -13,13 +13,12 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from .errors import (DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, OutputError,
+from .errors import (DEBUG_HELP, DataError, DetectorError, ImageError, ModelLoadError, NotLoggedInError, OutputError,
                      ProcessorError, PublishError, ResumeError, TorchMissingError)
 
 USER_ERRORS = (NotLoggedInError, ModelLoadError, DetectorError, DataError, ImageError, ProcessorError, ResumeError,
                TorchMissingError, OutputError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 FAILURES = (PublishError,)
-DEBUG_HELP = "show the traceback instead of a one-line error"
 
 
 @contextmanager

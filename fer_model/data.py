@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .labels import FER2013_LABELS, FOLDER_SPLITS, SPLITS
 from .preprocess import IMAGE_SUFFIXES
 from .errors import DataError
+from .folder import CHECKOUT
 
 IMAGE_SIZE = 48
 
@@ -73,7 +73,6 @@ class FERData:
 
 
 # The folder of this package's checkout (the repository root when the package is used from a clone).
-CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def shared_path(*parts: str, checkout: str | os.PathLike = CHECKOUT) -> Path | None:
@@ -136,6 +135,7 @@ def _load_csv_cached(path: Path, cache_dir: Path) -> FERData:
 
 
 def _load_csv(path: Path) -> FERData:
+    import pandas as pd  # here, not at the top: `import fer_model` stays without pandas
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as error:
@@ -157,6 +157,7 @@ def _line(row: int) -> int:
 
 
 def _parse_labels(path: Path, column: pd.Series) -> np.ndarray:
+    import pandas as pd  # here, not at the top: `import fer_model` stays without pandas
     labels = pd.to_numeric(column.str.strip(), errors="coerce")
     bad = ~labels.isin(range(len(FER2013_LABELS)))
     if bad.any():

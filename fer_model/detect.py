@@ -28,6 +28,7 @@ YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 TILE_ASPECT = 4
 MIN_FACE_SIDE = 10
 NMS_IOU = 0.3  # boxes of overlapping tiles that overlap this much are one face (YuNet's own NMS)
+VIDEO_DETECT_SIDE = 320  # video and webcam frames are searched at this longer side: faces of about 20 px and more in 640x480
 # YuNet's five points, in its order; "right" and "left" are the person's own.
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
 
@@ -174,7 +175,6 @@ def _moved(box: Box, dx: int, dy: int) -> Box:
 def _suppress(boxes: list[Box]) -> list[Box]:
     """The boxes of overlapping tiles as one set: the highest score of each group of boxes that
     overlap by IoU NMS_IOU or more."""
-    from .tracking import iou
 
     kept: list[Box] = []
     for box in sorted(boxes, key=lambda b: b.score or 0.0, reverse=True):
@@ -211,9 +211,19 @@ def _quiet_opencv(cv2):
     return lambda: cv2.utils.logging.setLogLevel(previous)
 
 
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    w = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    h = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = w * h
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
 def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return lines[0] if lines else type(error).__name__
 
 
 def file_sha256(path: str | os.PathLike) -> str:

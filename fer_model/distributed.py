@@ -23,7 +23,8 @@ import numpy as np
 from .batch import (FIXED_COLUMNS, VIDEO_SUFFIXES, BatchPredictor, FaceRow, InputError, Summary, frame_recognizer,
                     video_info)
 from .detect import LANDMARK_NAMES
-from .inference import EmotionRecognizer, FacePrediction
+from .inference import EmotionRecognizer
+from .prediction import FacePrediction
 from .tracking import FaceTracker
 
 RANGE_FRAMES = 300  # analysed frames per video task

@@ -4,6 +4,10 @@ client or the training code, and every module raises the same classes it is caug
 message names what was wrong."""
 
 
+# Every command's --debug help: with it, these errors show their traceback instead of one line.
+DEBUG_HELP = "show the traceback instead of a one-line error"
+
+
 class ModelLoadError(ValueError):
     """A model folder or weights file that cannot be loaded; the message names what is wrong."""
 

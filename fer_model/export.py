@@ -20,21 +20,23 @@ from pathlib import Path
 
 import torch
 
-from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_write
-from .onnx_runtime import ONNX_NAME
+from .folder import CARD_NAME, CONFIG_NAME, GRAPH_NAME, PROCESSOR_NAME, WEIGHTS_NAME, atomic_write
 OPSET = 18
-COPIED = (CONFIG_NAME, "preprocessor_config.json", WEIGHTS_NAME, "README.md")
+COPIED = (CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, CARD_NAME)
 
 
-def export_onnx(model: str | os.PathLike, out: str | os.PathLike) -> Path:
+def export_onnx(model: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write `out/model.onnx` and copies of the model folder's configs, weights and card; returns
-    the ONNX file's path. `model`: a folder or a shipped model's short name."""
+    the ONNX file's path. `model`: a folder or a shipped model's short name. Refuses a non-empty
+    `out` unless `overwrite`, as the other exports do."""
     from .inference import load_pretrained
-    from .shipped import resolve_model
+    from .folder import resolve_model
 
     source = Path(resolve_model(model))
     network, _ = load_pretrained(source)
     out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         if (source / name).is_file() and (source / name).resolve() != (out / name).resolve():
@@ -48,5 +50,5 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike) -> Path:
                                     verbose=False)
         program.save(path)
 
-    atomic_write(out / ONNX_NAME, write)
-    return out / ONNX_NAME
+    atomic_write(out / GRAPH_NAME, write)
+    return out / GRAPH_NAME

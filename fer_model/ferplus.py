@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import CHECKOUT, DataError, FERData, default_data_path, shared_path
+from .data import DataError, FERData, default_data_path, shared_path
+from .folder import CHECKOUT
 from .labels import FER2013_LABELS
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")

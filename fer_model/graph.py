@@ -25,9 +25,8 @@ from pathlib import Path
 
 from .architecture import Layer, layer_plan
 from .errors import ModelLoadError
-from .files import CONFIG_NAME, WEIGHTS_NAME
+from .folder import CONFIG_NAME, GRAPH_NAME, WEIGHTS_NAME
 
-GRAPH_NAME = "model.onnx"
 OPSET = 17
 IR_VERSION = 8  # read by every onnxruntime since 1.10 and by onnxruntime-web
 BN_EPSILON = 1e-5  # torch.nn.BatchNorm2d's default, which FERNet uses
@@ -130,7 +129,7 @@ def _node(helper, layer: Layer, x: str, out: str):
 def write_graph(folder: str | os.PathLike, name: str | None = None) -> Path:
     """Write `folder/model.onnx` over the folder's model.safetensors (atomically, checked by onnx's
     checker against the file); returns its path."""
-    from .files import atomic_write
+    from .folder import atomic_write
 
     import onnx
 

@@ -5,20 +5,30 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
 from .errors import NotLoggedInError, PublishError
-from .inference import load_pretrained
-from .files import CONFIG_NAME, WEIGHTS_NAME
-from .processor import PROCESSOR_NAME
+from .folder import CARD_NAME, UPLOAD_PATTERNS
+from .onnx_runtime import OnnxNetwork
+from .processor import FaceProcessor
 
-# What a model repo gets: weights, configs, card, the figures it shows and the records behind them.
-UPLOAD_PATTERNS = [CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, "model.onnx", "README.md", "*.png", "metrics.json",
-                   "training_config.json", "*.csv"]
+
+
+def check_folder(folder: Path) -> None:
+    """Load what a runtime loads from the folder: its processor, its graph over the weights
+    (onnxruntime), and with PyTorch installed the network itself (strict). A ModelLoadError names
+    what is broken."""
+    import importlib.util
+
+    FaceProcessor.from_pretrained(folder)
+    OnnxNetwork(folder)
+    if importlib.util.find_spec("torch") is not None:
+        from .model import FERNet
+
+        FERNet.from_pretrained(folder)
 
 
 def push(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
@@ -27,8 +37,8 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
     The folder is loaded first (network and processor), so a broken model is never published.
     """
     folder = Path(folder)
-    load_pretrained(folder, backend="auto")  # without torch too: the graph and the processor are checked
-    if not (folder / "README.md").exists():
+    check_folder(folder)  # without torch too: the graph and the processor are loaded
+    if not (folder / CARD_NAME).exists():
         raise FileNotFoundError(f"{folder}: no README.md model card; run evaluate.py --model {folder} first")
     token = token or get_token()
     if not token:
@@ -49,9 +59,3 @@ def push(folder: str | Path, repo_id: str, private: bool = False, token: str | N
     except OSError as error:  # no network
         raise PublishError(f"could not reach the Hub ({type(error).__name__}: {error})") from error
     return str(getattr(commit, "commit_url", commit))
-
-
-if __name__ == "__main__":  # the entry of earlier releases
-    print("error: `python -m fer_model.hub push` is now `fer-model push FOLDER REPO_ID` "
-          "(or `python -m fer_model push FOLDER REPO_ID`)", file=sys.stderr)
-    sys.exit(2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -14,6 +13,7 @@ from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
 from .errors import ModelLoadError, TorchMissingError
 from .onnx_runtime import OnnxNetwork
 from .preprocess import ImageLike, load_image, to_grayscale, to_rgb
+from .prediction import FacePrediction
 from .processor import FaceProcessor
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -82,39 +82,6 @@ def predict_crops(model, processor: FaceProcessor, faces: list[np.ndarray] | np.
     return processor.probabilities(predict_logits(model, processor.crop_inputs(faces), batch_size))
 
 
-@dataclass
-class FacePrediction:
-    """The emotion of one face.
-
-    Attributes:
-        box: (x, y, w, h) in pixels of the input image; the whole image when no face was found.
-        label: the most probable emotion.
-        probabilities: every label's probability (temperature-calibrated), summing to 1.
-        face_found: False when no face was detected and the whole image was classified.
-        landmarks: the detector's five points by name (right_eye, left_eye, nose_tip,
-            mouth_right, mouth_left; the person's own right and left), [x, y] in pixels of the
-            input image; None when the detector gives none or no face was found.
-        detector_score: the detector's confidence in the face (None likewise).
-    """
-
-    box: tuple[int, int, int, int]
-    label: str
-    probabilities: dict[str, float]
-    face_found: bool
-    saliency: np.ndarray | None = field(default=None, repr=False)  # Grad-CAM map (48, 48) in [0, 1]
-    landmarks: dict[str, list[float]] | None = None
-    detector_score: float | None = None
-
-    @property
-    def score(self) -> float:
-        return self.probabilities[self.label]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"box": list(self.box), "label": self.label, "score": self.score,
-                "probabilities": dict(self.probabilities), "face_found": self.face_found,
-                "landmarks": self.landmarks, "detector_score": self.detector_score}
-
-
 class EmotionRecognizer:
     """Detects faces and classifies the expression of each one.
 
@@ -130,7 +97,7 @@ class EmotionRecognizer:
         model: a FERNet, or an :class:`~fer_model.onnx_runtime.OnnxNetwork` (no torch needed);
             its config gives the labels.
         processor: the input transform and the reading of the logits (crop, views, normalisation,
-            temperature, prior; default: one plain crop, T = 1, no prior).
+            temperature, prior; default: one plain crop, T = 1, no prior, the model's labels).
         detector: a :class:`FaceDetector`; None classifies the whole image as one face.
         prior: the class prior to assume ("trained", "balanced", "everyday" or one probability per
             label); None keeps the processor's.
@@ -145,7 +112,8 @@ class EmotionRecognizer:
             self.device = torch.device(device)
             model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.model = model
-        self.processor = (processor or FaceProcessor(image_size=model.image_size)).with_prior(prior)
+        processor = processor or FaceProcessor(image_size=model.image_size, labels=list(model.labels))
+        self.processor = processor.with_prior(prior)
         self.detector = detector
 
     @classmethod
@@ -260,23 +228,20 @@ class EmotionRecognizer:
 
 def load_pretrained(path: Union[str, os.PathLike, None] = None, backend: str = "torch"):
     """The network and its processor from one model folder, a shipped model's short name
-    (fer_model.shipped; default: the default shipped model) or a Hub id: the one call every entry
+    (fer_model.folder; default: the default shipped model) or a Hub id: the one call every entry
     point loads a model through. `backend` "torch" gives a FERNet; "onnx" an
     :class:`~fer_model.onnx_runtime.OnnxNetwork` of the folder's model.onnx (no torch); "auto"
     torch where it is installed, else onnx."""
-    from .shipped import PRETRAINED, resolve_model
+    from .folder import hub_snapshot, resolve_model
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "auto":
         backend = "torch" if torch_available() else "onnx"
-    path = resolve_model(path)
-    if Path(path).parent == PRETRAINED and not (Path(path) / "model.safetensors").exists():
-        raise ModelLoadError(f"the shipped model is missing at {path}; reinstall fer_model, train one with "
-                             "train.py or pass the path of a saved model")
-    folder = Path(path) if Path(path).is_dir() else None
+    path = resolve_model(path)  # a folder, or a Hub id; a wrong name is refused here, on every backend
+    folder = path if isinstance(path, Path) else None
     if backend == "onnx":
-        folder = folder or _hub_folder(str(path), onnx=True)
+        folder = folder or hub_snapshot(path, weights=True)
         model = OnnxNetwork(folder)
     else:
         if not torch_available():
@@ -284,34 +249,9 @@ def load_pretrained(path: Union[str, os.PathLike, None] = None, backend: str = "
         from .model import FERNet
 
         model = FERNet.from_pretrained(path)
-    processor = FaceProcessor.from_pretrained(folder or _hub_folder(str(path)))
+    processor = FaceProcessor.from_pretrained(folder or hub_snapshot(path))
     if len(processor.mean) != model.in_channels:
         raise ModelLoadError(f"{path}: the processor normalises {len(processor.mean)} channel(s) (mean {processor.mean}) "
                              f"but the network takes {model.in_channels}")
     return model, processor
 
-
-def _hub_folder(repo_id: str, onnx: bool = False) -> Path:
-    """The local snapshot of a Hub model's configs (preprocessor_config.json where it has one), and
-    with `onnx` its model.onnx and the weights that graph reads."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    from .files import CONFIG_NAME, WEIGHTS_NAME
-    from .processor import PROCESSOR_NAME
-
-    folder = Path(hf_hub_download(repo_id, CONFIG_NAME)).parent
-    try:
-        hf_hub_download(repo_id, PROCESSOR_NAME)
-    except EntryNotFoundError as error:
-        raise ModelLoadError(f"{repo_id}: the Hub repo has no {PROCESSOR_NAME}, so how its faces are cropped and "
-                             "normalised is unknown; push the whole model folder (fer-model push, or "
-                             "EmotionRecognizer.push_to_hub)") from error
-    if onnx:
-        try:
-            hf_hub_download(repo_id, "model.onnx")
-        except EntryNotFoundError as error:
-            raise ModelLoadError(f"{repo_id}: the Hub repo has no model.onnx; save and push it again with this "
-                                 "release, or use backend='torch'") from error
-        hf_hub_download(repo_id, WEIGHTS_NAME)
-    return folder

@@ -16,7 +16,7 @@ from torch import nn
 from .architecture import Layer, layer_plan
 from .labels import FER2013_LABELS
 from .errors import ModelLoadError
-from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_write, portable, write_config
+from .folder import CARD_NAME, CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, atomic_write, portable, read_config, resolve_model, write_config
 from .graph import write_graph
 
 PICKLE_NAMES = ("pytorch_model.bin", "model.bin", "model.pt", "model.pth")
@@ -144,19 +144,23 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         """huggingface_hub's hook, called by `save_pretrained` (and so by `push_to_hub`): write
         `model.safetensors`, `config.json`, `model.onnx` (the graph whose tensors are read from
         model.safetensors: fer_model.graph) and, where the folder has none, the processor the
-        network was built for (`preprocessor_config.json`, FaceProcessor's defaults), so that every
-        saved or pushed folder loads back whole. Each file is written beside its target and
+        network was loaded with (`preprocessor_config.json` of the folder `from_pretrained` read: its
+        crop, views, temperature and priors), or FaceProcessor's defaults for a network built here, so
+        that every saved or pushed folder loads back whole and predicts as its source. Each file is written beside its target and
         renamed into place: a crash never leaves a half-written file or a mismatched pair. The
         mixin then writes the card where none is there (:meth:`generate_model_card`)."""
-        from .processor import PROCESSOR_NAME, FaceProcessor
+        from .processor import FaceProcessor
 
         save_directory = Path(save_directory)
         state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.state_dict().items()}
         atomic_write(save_directory / WEIGHTS_NAME, lambda path: save_file(state, path, metadata={"format": "pt"}))
         write_config(save_directory, self.config)
         write_graph(save_directory)  # model.onnx over those weights: onnxruntime and the browser read them
-        if not (save_directory / PROCESSOR_NAME).exists():
-            FaceProcessor(image_size=self.image_size, labels=self.labels).save_pretrained(save_directory)
+        if not (save_directory / PROCESSOR_NAME).exists():  # the folder it was loaded from, else the defaults
+            source = getattr(self, "processor_source", None)
+            processor = (FaceProcessor.from_pretrained(source) if source is not None
+                         else FaceProcessor(image_size=self.image_size, labels=self.labels))
+            processor.save_pretrained(save_directory)
 
     def generate_model_card(self, *args: Any, folder: str | os.PathLike = "MODEL_FOLDER", **kwargs: Any) -> ModelCard:
         """The card of a freshly saved model (huggingface_hub's hook): its metadata, network and
@@ -175,9 +179,9 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
             raise ValueError(f"config {config} is not this network's ({self.config}); build the FERNet from it instead")
         save_directory = Path(save_directory)
         self._save_pretrained(save_directory)
-        if not (save_directory / "README.md").exists():
+        if not (save_directory / CARD_NAME).exists():
             card = self.generate_model_card(folder=portable(str(save_directory)), **(model_card_kwargs or {}))
-            atomic_write(save_directory / "README.md", lambda path: Path(path).write_text(str(card)))
+            atomic_write(save_directory / CARD_NAME, lambda path: Path(path).write_text(str(card)))
         if push_to_hub:
             return self.push_to_hub(repo_id or save_directory.name, config=self.config, **push_to_hub_kwargs)
         return None
@@ -210,6 +214,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
                 force_download=force_download, local_files_only=local_files_only, token=token,
             )
         load_weights_strict(model, weights, map_location)
+        model.processor_source = _processor_folder(model_id, Path(weights).parent)
         return model.eval()
 
     @classmethod
@@ -221,19 +226,15 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
         not match the config raise :class:`ModelLoadError` naming them. The model is returned in
         eval mode.
         """
-        from .shipped import resolve_model
-
-        pretrained_model_name_or_path = resolve_model(pretrained_model_name_or_path)
-        path = Path(pretrained_model_name_or_path).expanduser()
-        if path.is_dir() and not (path / CONFIG_NAME).is_file():
-            raise ModelLoadError(f"{path}: no {CONFIG_NAME}; a FERNet folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-        looks_local = str(pretrained_model_name_or_path).startswith((".", "/", "~")) or str(path).count("/") > 1
-        if path.exists() and not path.is_dir() or not path.exists() and looks_local:
-            raise ModelLoadError(f"{path}: no such model folder (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+        resolved = resolve_model(pretrained_model_name_or_path)  # a folder, or a Hub id; wrong names refused
+        if isinstance(resolved, Path):
+            read_config(resolved)  # a folder without a readable config.json is named
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        except (json.JSONDecodeError, TypeError) as error:
-            raise ModelLoadError(f"{path}/{CONFIG_NAME}: not a valid FERNet config ({error})") from error
+            return super().from_pretrained(str(resolved), **kwargs)
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            if isinstance(error, ModelLoadError):
+                raise
+            raise ModelLoadError(f"{resolved}/{CONFIG_NAME}: not a valid FERNet config ({error})") from error
 
 
 def unevaluated_card(model: FERNet, folder: str | os.PathLike = "MODEL_FOLDER", **card_data: Any) -> str:
@@ -254,6 +255,19 @@ def unevaluated_card(model: FERNet, folder: str | os.PathLike = "MODEL_FOLDER", 
         f"    python evaluate.py --model {folder} --update-model\n"
     )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+def _processor_folder(model_id: str, weights_folder: Path) -> Path | None:
+    """The folder holding the processor of the model loaded from `model_id` (None: it has none),
+    so that saving or pushing the network alone keeps the way its faces are read."""
+    if not (weights_folder / PROCESSOR_NAME).is_file() and not os.path.isdir(model_id):
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            hf_hub_download(model_id, PROCESSOR_NAME)
+        except EntryNotFoundError:
+            return None
+    return weights_folder if (weights_folder / PROCESSOR_NAME).is_file() else None
 
 
 def _local_weights(folder: Path) -> Path:

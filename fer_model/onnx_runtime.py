@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError
-from .files import CONFIG_NAME
+from .folder import CONFIG_NAME, GRAPH_NAME
 
-ONNX_NAME = "model.onnx"
 
 
 class OnnxNetwork:
@@ -30,7 +29,7 @@ class OnnxNetwork:
         except ImportError as error:
             raise ModelLoadError("the onnx backend needs onnxruntime: pip install onnxruntime") from error
         folder = Path(folder)
-        path = folder / ONNX_NAME
+        path = folder / GRAPH_NAME
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such file; a folder saved by this release has it (FERNet.save_pretrained "
                                  f"writes it), or write one with `fer-model export MODEL --out {folder}`")

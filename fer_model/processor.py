@@ -38,11 +38,10 @@ import numpy as np
 
 from .detect import Box
 from .errors import ModelLoadError, ProcessorError
-from .files import CONFIG_NAME, atomic_write
+from .folder import CONFIG_NAME, PROCESSOR_NAME, WEIGHTS_NAME, atomic_write
 from .labels import FER2013_LABELS
 from .preprocess import eye_angle, face_views
 
-PROCESSOR_NAME = "preprocessor_config.json"
 PRIOR_NAMES = ("trained", "balanced", "everyday")
 # Hugging Face's image-processor keys (transformers' BaseImageProcessor) and the attribute each
 # maps to; the rest of the file is this processor's own settings.
@@ -284,7 +283,7 @@ class FaceProcessor:
         for needed in (path, config_path):
             if not needed.is_file():
                 raise ModelLoadError(f"{folder}: no {needed.name}; a model folder holds {CONFIG_NAME}, {PROCESSOR_NAME} "
-                                     "and model.safetensors (FERNet.save_pretrained writes them)")
+                                     f"and {WEIGHTS_NAME} (FERNet.save_pretrained writes them)")
         network = _read_json(config_path)
         size = network.get("image_size", 48)
         values = {**_from_schema(_read_json(path), path, size), "image_size": size}

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .files import atomic_write, portable
+from .folder import atomic_write, portable
 
 TRAINING_CONFIG = "training_config.json"
 LOG = "log.csv"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .inference import FacePrediction
+from .prediction import FacePrediction
 
 # One colour per face number (RGB), so a box and its bar chart are easy to pair up.
 FACE_COLOURS = [(46, 134, 222), (235, 77, 75), (16, 172, 132), (243, 156, 18), (142, 68, 173), (52, 73, 94)]

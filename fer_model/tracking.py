@@ -7,17 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .inference import FacePrediction
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    w = max(0, min(ax1, bx1) - max(a[0], b[0]))
-    h = max(0, min(ay1, by1) - max(a[1], b[1]))
-    inter = w * h
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
+from .detect import iou
+from .prediction import FacePrediction
 
 
 LOST_FRAMES = 10  # frames a face may go unseen (a blink, a turned head) and keep its number

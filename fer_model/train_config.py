@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .architecture import check_architecture
-from .cli import DEBUG_HELP
+from .errors import DEBUG_HELP
 from .data import DATA_REQUIRED, default_data_path
 from .ferplus import votes_beside
 
@@ -126,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             kind = {"int": int, "float": float, "int | None": int}.get(f.type, str)
             parser.add_argument(flag, type=kind, default=f.default, help=f"{help} (default: %(default)s)")
     config = TrainConfig(**vars(parser.parse_args(argv)))
-    from .shipped import resolve_model
+    from .folder import resolve_model
 
     if config.init_from:  # a shipped model's short name means its folder
         config.init_from = str(resolve_model(config.init_from))

@@ -16,10 +16,11 @@ import os
 import shutil
 from pathlib import Path
 
-from .detect import YUNET_FILE, YuNetFaceDetector
+from .detect import VIDEO_DETECT_SIDE, YUNET_FILE, YuNetFaceDetector
+from .folder import CARD_NAME, GRAPH_NAME, MODEL_FILES
 
 DYNAMIC_YUNET_FILE = YUNET_FILE.with_name("face_detection_yunet_2023mar_dynamic.onnx")
-PAGE = Path(__file__).resolve().parent.parent / "page"  # in a checkout (export-web and export-space need one)
+PAGE = Path(__file__).resolve().parent / "page"  # the page's files, installed with the package
 
 
 def dynamic_yunet(source: str | os.PathLike = YUNET_FILE):
@@ -54,15 +55,6 @@ def tracker_settings() -> dict:
     return {"min_iou": defaults["min_iou"], "lost_frames": defaults["lost_frames"]}
 
 
-def write_dynamic_yunet(target: str | os.PathLike = DYNAMIC_YUNET_FILE) -> Path:
-    """Write :func:`dynamic_yunet` of the shipped detector to `target` (atomically)."""
-    from .files import atomic_write
-
-    data = dynamic_yunet().SerializeToString()
-    atomic_write(target, lambda path: Path(path).write_bytes(data))
-    return Path(target)
-
-
 def detector_settings(max_side: int | None = None, retry_pad: float | None = None) -> dict:
     """What the page's detector does as :class:`YuNetFaceDetector` does with its defaults, or with
     `max_side` and `retry_pad` given: the page reads these instead of copies of the numbers."""
@@ -79,12 +71,30 @@ def detector_settings(max_side: int | None = None, retry_pad: float | None = Non
 SCRIPTS = ("fer/pipeline.js", "fer/inference.js", "fer/worker.js", "fer/client.js", "fer/draw.js")
 VENDOR = "vendor/onnxruntime-web"
 VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE", "VERSION")
-MODEL_FILES = ("config.json", "preprocessor_config.json", "model.onnx", "model.safetensors")
 
 
 def runs_in_browser(folder: str | os.PathLike) -> bool:
-    """Whether a model folder has every file the page reads (folders saved before model.onnx do not)."""
-    return all((Path(folder) / name).is_file() for name in MODEL_FILES)
+    """Whether the page can run a model folder as Python does: every file it reads is there
+    (folders saved before model.onnx have none) and its processor asks for nothing the page lacks
+    (:func:`browser_limits`)."""
+    return all((Path(folder) / name).is_file() for name in MODEL_FILES) and not browser_limits(folder)
+
+
+def browser_limits(folder: str | os.PathLike) -> list[str]:
+    """What of a model folder's processor the page cannot do (there the server path runs): the
+    page has no eye levelling."""
+    from .processor import FaceProcessor
+
+    return ["align_eyes (eye levelling)"] if FaceProcessor.from_pretrained(folder).align_eyes else []
+
+
+def processor_settings(folder: str | os.PathLike) -> dict:
+    """The processor's settings as the page receives them: FaceProcessor.to_dict() of the loaded
+    folder, every default resolved by Python (a folder saved before a key existed reads the same
+    in the page as in Python)."""
+    from .processor import FaceProcessor
+
+    return FaceProcessor.from_pretrained(folder).to_dict()
 
 
 def content_version(*paths: Path) -> str:
@@ -103,7 +113,6 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
     """What the page's worker loads (page/fer/worker.js): onnxruntime-web, YuNet's dynamic graph,
     each model folder that runs in the browser, and the detector settings of the webcam and of
     photos, with `url(path)` giving the address the page fetches a local path from."""
-    from .batch import VIDEO_DETECT_SIDE
     from .render import FACE_COLOURS
 
     vendor = page / VENDOR
@@ -116,7 +125,8 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
             "vendor": url(vendor) + "/",
             "version": content_version(*(vendor / name for name in VENDOR_FILES[:3])),
             "yunet": f"{url(yunet)}?v={content_version(yunet)}",
-            "models": {name: {"folder": url(folder) + "/", "version": content_version(*(folder / f for f in MODEL_FILES))}
+            "models": {name: {"folder": url(folder) + "/", "version": content_version(*(folder / f for f in MODEL_FILES)),
+                              "processor": processor_settings(folder)}
                        for name, folder in folders.items()},
             "detector": {"webcam": detector_settings(VIDEO_DETECT_SIDE, 0), "photo": detector_settings()},
             "tracker": tracker_settings(),
@@ -134,22 +144,22 @@ def export_web(models: list[str], out: str | os.PathLike, overwrite: bool = Fals
     (`models/NAME/`), with `settings.json` naming them by relative path. Returns the folder.
     `models`: folders or shipped models' short names. Refuses a non-empty `out` unless `overwrite`."""
     from .errors import ModelLoadError
-    from .shipped import resolve_model
+    from .folder import resolve_model
 
     out = Path(out)
-    if not (PAGE / "standalone.html").is_file():
-        raise FileNotFoundError(f"{PAGE}: the page's files are not here; export-web runs from a checkout of fer_model "
-                                "(pip install -e .)")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite")
     folders = {}
     for model in models:
         folder = Path(resolve_model(model))
+        if folder.is_dir() and all((folder / name).is_file() for name in MODEL_FILES) and browser_limits(folder):
+            raise ModelLoadError(f"{model}: its processor uses {', '.join(browser_limits(folder))}, which the page "
+                                 "cannot do; the app runs such a model on its server path")
         if not folder.is_dir() or not runs_in_browser(folder):
             missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
             raise ModelLoadError(f"{model}: not a local model folder with {', '.join(MODEL_FILES)} (missing: "
                                  f"{', '.join(missing) or 'the folder'}); save it again with this release to get "
-                                 "model.onnx")
+                                 f"{GRAPH_NAME}")
         folders[folder.name if model == str(folder) else model] = folder
     copies = [(PAGE / "standalone.html", out / "index.html"), (PAGE / "standalone.js", out / "standalone.js")]
     copies += [(PAGE / script, out / script) for script in SCRIPTS]
@@ -157,7 +167,7 @@ def export_web(models: list[str], out: str | os.PathLike, overwrite: bool = Fals
     copies += [(DYNAMIC_YUNET_FILE, out / "detector" / DYNAMIC_YUNET_FILE.name),
                (YUNET_FILE.with_name("LICENSE"), out / "detector" / "LICENSE")]
     for name, folder in folders.items():
-        copies += [(folder / file, out / "models" / name / file) for file in (*MODEL_FILES, "README.md")
+        copies += [(folder / file, out / "models" / name / file) for file in (*MODEL_FILES, CARD_NAME)
                    if (folder / file).is_file()]
     for source, target in copies:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -170,39 +180,56 @@ def export_web(models: list[str], out: str | os.PathLike, overwrite: bool = Fals
     return out
 
 
-SPACE_FILES = ("app.py", "page", "fer_model")  # what a Space runs, copied from the checkout
-SPACE_SKIPPED = ("__pycache__", "*.pyc", "tests", "*.egg-info")
+SPACE_SKIPPED = ("__pycache__", "*.pyc", "*.egg-info")  # not copied with the package
+# The app file of a Space (and of a checkout: app.py is this text); the demo itself is fer_model.app.
+SPACE_APP = '''"""The fer_model demo (fer_model/app.py): `python app.py [--model ...]`, a Space's app file."""
+
+from fer_model.app import as_script
+
+demo = as_script(__name__ == "__main__")
+'''
 
 
-def space_requirements(checkout: Path = PAGE.parent) -> list[str]:
+def space_requirements(checkout: Path = PAGE.parent.parent) -> list[str]:
     """The torch-free install's requirements (the package's own and the app extra), read from
-    pyproject.toml so that the Space and `pip install .[app]` never drift apart."""
-    import tomllib
+    pyproject.toml in a checkout, else from the installed package's metadata, so that the Space and
+    `pip install .[app]` never drift apart."""
+    pyproject = checkout / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10: tomli, a dependency there
+            import tomli as tomllib
+        project = tomllib.loads(pyproject.read_text())["project"]
+        return [*project["dependencies"], *project["optional-dependencies"]["app"]]
+    from importlib.metadata import requires
 
-    project = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["app"]]
+    wanted = []
+    for requirement in requires("fer_model") or []:
+        spec, _, marker = requirement.partition(";")
+        if not marker.strip() or marker.replace(" ", "").replace("'", '"') == 'extra=="app"':
+            wanted.append(spec.strip())
+        elif "python_version" in marker and "extra" not in marker:
+            wanted.append(requirement.strip())
+    return wanted
 
 
 def export_space(out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write a folder that a Hugging Face Space (sdk: gradio) runs as it is: README.md with the
-    Space's front matter, app.py, page/, the fer_model package with its shipped models, and a
-    requirements.txt without PyTorch (the demo runs on onnxruntime; Grad-CAM is off there)."""
+    Space's front matter, app.py (SPACE_APP), the fer_model package with its page and shipped
+    models, and a requirements.txt without PyTorch (the demo runs on onnxruntime; Grad-CAM is off
+    there). Works from a checkout and from an installed package alike."""
     import gradio
 
-    checkout, out = PAGE.parent, Path(out)
-    if not (checkout / "app.py").is_file() or not (checkout / "pyproject.toml").is_file():
-        raise FileNotFoundError(f"{checkout}: app.py and pyproject.toml are not here; export-space runs from a "
-                                "checkout of fer_model (pip install -e .)")
+    from .folder import CHECKOUT, PACKAGE
+
+    out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite")
     out.mkdir(parents=True, exist_ok=True)
-    for name in SPACE_FILES:
-        source = checkout / name
-        if source.is_dir():
-            shutil.copytree(source, out / name, ignore=shutil.ignore_patterns(*SPACE_SKIPPED), dirs_exist_ok=True)
-        else:
-            shutil.copyfile(source, out / name)
-    (out / "requirements.txt").write_text("\n".join(space_requirements(checkout)) + "\n")
+    shutil.copytree(PACKAGE, out / PACKAGE.name, ignore=shutil.ignore_patterns(*SPACE_SKIPPED), dirs_exist_ok=True)
+    (out / "app.py").write_text(SPACE_APP)
+    (out / "requirements.txt").write_text("\n".join(space_requirements(CHECKOUT)) + "\n")
     front = {"title": "fer_model facial expressions", "sdk": "gradio", "sdk_version": gradio.__version__,
              "app_file": "app.py", "python_version": "3.11", "license": "mit", "pinned": False}
     lines = [f"{key}: {json.dumps(value)}" for key, value in front.items()]

@@ -1,5 +1,5 @@
-"""Golden fixtures for the page's pipeline (page/fer/), written by the Python path, so that the
-JavaScript is checked against what Python does (page/tests/, run by Node and in Chromium).
+"""Golden fixtures for the page's pipeline (fer_model/page/fer/), written by the Python path, so that the
+JavaScript is checked against what Python does (tests/page/, run by Node and in Chromium).
 
     python tests/golden.py OUT_DIR [--wild N] [--fer N]
 
@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from fer_model import EXAMPLES, SHIPPED_MODELS, EmotionRecognizer  # noqa: E402
 from fer_model.batch import frame_recognizer  # noqa: E402
-from fer_model.data import CHECKOUT  # noqa: E402
+from fer_model.folder import CHECKOUT  # noqa: E402
 from fer_model.preprocess import load_image, to_rgb  # noqa: E402
-from fer_model.shipped import resolve_model  # noqa: E402
+from fer_model.folder import resolve_model  # noqa: E402
 from fer_model.tracking import FaceTracker  # noqa: E402
 from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings, tracker_settings  # noqa: E402
 
@@ -117,7 +117,7 @@ def write_golden(out: Path, wild: int = 60, fer: int = 60) -> dict:
         images += [(f"wild_{path.stem}", to_rgb(load_image(path))) for path in photos[::max(1, len(photos) // wild)][:wild]]
     if FER2013.is_file() and fer:
         images += fer_rows(fer)
-    default = recognizers[SHIPPED_MODELS[0]]
+    default = recognizers[next(iter(SHIPPED_MODELS))]
     golden = {
         "models": {name: str(resolve_model(name)) for name in SHIPPED_MODELS},
         "yunet": str(DYNAMIC_YUNET_FILE),

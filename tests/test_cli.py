@@ -43,7 +43,7 @@ def test_a_real_process_exits_2_and_debug_shows_the_traceback():
 def test_publishing_without_a_login_is_one_line_and_exit_2(tmp_path):
     import os
 
-    from fer_model.shipped import resolve_model
+    from fer_model.folder import resolve_model
 
     env = {key: value for key, value in os.environ.items() if key != "HF_TOKEN"}
     env.update(HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(ROOT))
@@ -51,10 +51,6 @@ def test_publishing_without_a_login_is_one_line_and_exit_2(tmp_path):
                           "someone/fernet"], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith("error: not logged in to the Hugging Face Hub") and run.stderr.count("\n") == 1
-    # The entry of earlier releases names the command that replaced it, in one line.
-    old = subprocess.run([sys.executable, "-m", "fer_model.hub", "push", "folder", "someone/fernet"],
-                         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
-    assert old.returncode == 2 and old.stderr.count("\n") == 1 and "fer-model push FOLDER REPO_ID" in old.stderr
 
 
 def _readme_commands() -> dict[str, set[str]]:
@@ -82,3 +78,65 @@ def test_every_option_a_readme_command_uses_is_in_its_help():
         assert done.returncode == 0, (entry, done.stderr[-500:])
         missing = [option for option in options | {"--debug"} if option not in done.stdout]
         assert not missing, f"{entry} --help lacks {missing}"
+
+
+def _fer_model(*argv, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "fer_model", *argv], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
+@pytest.mark.parametrize("option, value", [("--crop-shift", "abc"), ("--tta-scales", "1,x")])
+def test_configure_with_a_value_that_is_not_numbers_is_one_line_and_exit_2(tmp_path, option, value):
+    import shutil
+
+    from fer_model.folder import resolve_model
+
+    shutil.copytree(resolve_model("fernet-fer2013"), tmp_path / "model")
+    before = (tmp_path / "model" / "preprocessor_config.json").read_bytes()
+    done = _fer_model("configure", str(tmp_path / "model"), option, value)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert option in done.stderr and repr(value) in done.stderr
+    assert (tmp_path / "model" / "preprocessor_config.json").read_bytes() == before
+
+
+def test_the_top_level_help_describes_every_command():
+    import re
+
+    done = _fer_model("--help")
+    assert done.returncode == 0
+    for command in ("predict", "configure", "export", "export-web", "export-space", "card", "push"):
+        assert re.search(rf"^    {command}( |$)", done.stdout, re.MULTILINE), command
+    assert "One row per face" not in done.stdout  # predict's own description stays in `predict --help`
+    export = _fer_model("export", "--help").stdout
+    assert "fer_model[torch]" in export and "fer_model[onnx]" not in export and "DIR" not in export
+
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    done = _fer_model("export", "fernet-fer2013", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "is not empty" in done.stderr and "--overwrite" in done.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]
+
+
+def test_the_card_is_re_rendered_by_fer_model_card(tmp_path):
+    import shutil
+
+    from fer_model.folder import resolve_model
+
+    shutil.copytree(resolve_model("fernet-ferplus"), tmp_path / "model")
+    (tmp_path / "model" / "README.md").write_text("stale")
+    done = _fer_model("card", str(tmp_path / "model"), "--card", str(tmp_path / "copy.md"))
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert card != "stale" and "FER+" in card and (tmp_path / "copy.md").is_file()
+    assert "- name: model\n" in card and "FERNet (FER-2013)" not in card  # the model-index names this model
+    missing = _fer_model("card", str(tmp_path))
+    assert missing.returncode == 2 and "metrics.json not found" in missing.stderr
+
+
+@pytest.mark.parametrize("name", ["fernet-ferplus", "fernet-fer2013"])
+def test_each_shipped_card_names_its_own_model_in_the_model_index(name):
+    from fer_model.folder import resolve_model
+
+    assert f"- name: {name}\n" in (resolve_model(name) / "README.md").read_text()

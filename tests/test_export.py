@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fer_model import EmotionRecognizer, FERNet, ModelLoadError
-from fer_model.export import ONNX_NAME, export_onnx
+from fer_model.export import export_onnx
+from fer_model.folder import GRAPH_NAME as ONNX_NAME
 from fer_model.onnx_runtime import OnnxNetwork
 from fer_model.inference import load_pretrained, predict_logits
 
@@ -49,7 +50,7 @@ def test_the_onnx_backend_gives_the_same_labels_on_the_examples(exported):
 def test_a_folder_without_the_onnx_file_is_named(tmp_path):
     import shutil
 
-    from fer_model.shipped import resolve_model
+    from fer_model.folder import resolve_model
 
     shutil.copytree(resolve_model("fernet-fer2013"), tmp_path / "older", ignore=shutil.ignore_patterns("model.onnx"))
     with pytest.raises(ModelLoadError, match="model.onnx: no such file; a folder saved by this release has it"):

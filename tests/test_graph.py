@@ -17,10 +17,10 @@ from fer_model.detect import YUNET_FILE
 from fer_model.errors import ModelLoadError
 from fer_model.graph import GRAPH_NAME, build_graph, safetensors_layout, write_graph
 from fer_model.inference import load_pretrained
-from fer_model.shipped import resolve_model
-from fer_model.web import DYNAMIC_YUNET_FILE, dynamic_yunet
+from fer_model.folder import resolve_model
+from fer_model.web import DYNAMIC_YUNET_FILE, PAGE, VENDOR as VENDOR_FOLDER, dynamic_yunet
 
-VENDOR = Path(__file__).resolve().parent.parent / "page" / "vendor" / "onnxruntime-web"
+VENDOR = PAGE / VENDOR_FOLDER
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)

@@ -62,3 +62,25 @@ def test_a_pushed_recognizer_keeps_its_processor(hub):
     (hub / "me" / "fer2013" / "preprocessor_config.json").unlink()
     with pytest.raises(ModelLoadError, match="no preprocessor_config.json"):
         EmotionRecognizer.from_pretrained("me/fer2013")
+
+
+@pytest.mark.parametrize("how", ["push_to_hub", "save_pretrained(push_to_hub=True)", "recognizer", "fer-model push"])
+def test_every_way_to_publish_predicts_as_its_source(hub, tmp_path, how):
+    from fer_model import EXAMPLES
+    from fer_model.hub import push
+
+    source = EmotionRecognizer.from_pretrained("fernet-ferplus", backend="torch")
+    if how == "push_to_hub":
+        FERNet.from_pretrained("fernet-ferplus").push_to_hub("me/copy", token="hf_fake")
+    elif how == "save_pretrained(push_to_hub=True)":
+        FERNet.from_pretrained("fernet-ferplus").save_pretrained(tmp_path / "copy", push_to_hub=True,
+                                                                 repo_id="me/copy", token="hf_fake")
+    elif how == "recognizer":
+        source.push_to_hub("me/copy", token="hf_fake")
+    else:
+        push(source.model.processor_source, "me/copy", token="hf_fake")
+    for backend in ("torch", "onnx"):
+        copy = EmotionRecognizer.from_pretrained("me/copy", backend=backend)
+        assert copy.processor == source.processor
+        for a, b in zip(source.predict(EXAMPLES / "astronaut_grid.jpg"), copy.predict(EXAMPLES / "astronaut_grid.jpg")):
+            assert a.box == b.box and a.probabilities == pytest.approx(b.probabilities, abs=1e-4)

@@ -111,7 +111,7 @@ def test_probability_bars_panel_grows_with_the_faces():
 
 @pytest.fixture(scope="module")
 def demo(untrained_model):
-    import app
+    from fer_model import app
 
     demo = app.Demo(untrained_model)
     yield demo
@@ -165,7 +165,7 @@ def test_the_webcam_handler_answers_each_frame_and_keeps_each_pages_smoothing(de
 
 
 def test_the_webcam_handler_forgets_the_least_recent_pages(demo):
-    import app
+    from fer_model import app
 
     image = _jpeg_data_url(ASTRONAUT, size=(160, 120))
     for k in range(app.LIVE_CLIENTS + 5):
@@ -191,7 +191,7 @@ def test_the_webcam_handler_names_a_bad_request(demo, request_, message):
 def test_the_page_asks_the_camera_for_the_chosen_frame_size(demo, width):
     # Without constraints browsers (and Gradio's webcam) ask for far larger frames, and every frame
     # would make the round trip at that size.
-    import app
+    from fer_model import app
 
     config = app.build(demo, webcam_width=width).get_config_file()
     pages = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "webcam"]

@@ -103,9 +103,9 @@ def test_no_shipped_or_pushed_file_holds_a_path_of_the_machine_that_made_it():
     model folders appear relative to the repository (or as names), never as this machine's."""
     import re
 
-    from fer_model.files import CHECKOUT
+    from fer_model.folder import CHECKOUT
     from fer_model.hub import UPLOAD_PATTERNS
-    from fer_model.shipped import PRETRAINED
+    from fer_model.folder import PRETRAINED
 
     machine = re.compile(r'"(/(?:home|root|work|tmp|Users|var|opt|mnt|data)/[^"]*)"|[A-Z]:\\\\')
     for path in sorted(PRETRAINED.rglob("*")):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_model.files import portable
+from fer_model.folder import portable
 import torch
 
 import train

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ASTRONAUT
 from fer_model import SHIPPED_MODELS
-from fer_model.shipped import resolve_model
+from fer_model.folder import resolve_model
 from fer_model.web import DYNAMIC_YUNET_FILE, export_web
 from golden import write_golden
 from launch import CHROMIUM
@@ -35,7 +35,7 @@ def golden(tmp_path_factory) -> Path:
 
 @pytest.mark.skipif(NODE is None, reason="Node.js not installed (apt-get install nodejs)")
 def test_node_runs_the_page_pipeline_to_pythons_results(golden):
-    result = subprocess.run([NODE, "--test", str(ROOT / "page" / "tests")], env={**os.environ, "FER_GOLDEN": str(golden)},
+    result = subprocess.run([NODE, "--test", str(ROOT / "tests" / "page")], env={**os.environ, "FER_GOLDEN": str(golden)},
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "# pass 5" in result.stdout and "# skipped 0" in result.stdout  # the golden test ran, not skipped
@@ -68,7 +68,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, browser, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    (site / "page").symlink_to(ROOT / "page")
+    (site / "fer_model").mkdir()  # the checkout's layout: the page in the package, its tests under tests/
+    (site / "fer_model" / "page").symlink_to(ROOT / "fer_model" / "page")
+    (site / "tests").mkdir()
+    (site / "tests" / "page").symlink_to(ROOT / "tests" / "page")
     (site / "golden").symlink_to(golden)
     (site / "models").mkdir()
     for name in SHIPPED_MODELS:
@@ -76,7 +79,7 @@ def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, browser, tmp
     (site / "models" / "yunet.onnx").symlink_to(DYNAMIC_YUNET_FILE)
     with serving(site) as url:
         page = browser.new_page()
-        page.goto(f"{url}page/tests/golden.html?fixtures=../../golden/&models=../../models/&photos=40")
+        page.goto(f"{url}tests/page/golden.html?fixtures=../../golden/&models=../../models/&photos=40")
         result = page.evaluate("() => window.goldenResult")  # waits for the comparison's promise
         page.close()
     assert result["failures"] == [], result
@@ -115,3 +118,51 @@ def test_the_exported_folder_runs_the_webcam_and_a_photo_on_a_static_server(brow
         page.locator("button.start:enabled").wait_for(timeout=60_000)
         assert not [u for u in again if any(name in u for name in (".wasm", ".safetensors", ".onnx"))], again
         context.close()
+
+
+def test_the_page_receives_the_processor_python_resolved(tmp_path):
+    """A folder written before a processor key existed reads the same in the page as in Python:
+    the page gets FaceProcessor.to_dict() of the loaded folder, never the raw file."""
+    import json
+
+    from fer_model.processor import FaceProcessor
+    from fer_model.web import browser_assets, runs_in_browser
+
+    folder = tmp_path / "older"
+    shutil.copytree(resolve_model("fernet-ferplus"), folder)
+    raw = json.loads((folder / "preprocessor_config.json").read_text())
+    for key in ("crop_shift", "align_eyes"):  # keys later releases added, with their defaults
+        del raw[key]
+    (folder / "preprocessor_config.json").write_text(json.dumps(raw))
+    assets = browser_assets({"older": folder}, str)["assets"]["models"]["older"]
+    assert assets["processor"] == FaceProcessor.from_pretrained(folder).to_dict()
+    assert assets["processor"]["crop_shift"] == [0.0, 0.0] and assets["processor"]["temperature"] == raw["temperature"]
+    assert runs_in_browser(folder)
+
+
+def test_a_folder_with_eye_levelling_runs_on_the_server_path(tmp_path):
+    from fer_model.errors import ModelLoadError
+    from fer_model.processor import FaceProcessor
+    from fer_model.web import browser_assets, runs_in_browser
+
+    folder = tmp_path / "levelled"
+    shutil.copytree(resolve_model("fernet-ferplus"), folder)
+    processor = FaceProcessor.from_pretrained(folder)
+    processor.align_eyes = True
+    processor.save_pretrained(folder)
+    assert not runs_in_browser(folder)
+    assert "levelled" not in browser_assets({"levelled": folder}, str)["assets"]["models"]
+    with pytest.raises(ModelLoadError, match="align_eyes .eye levelling., which the page cannot do"):
+        export_web([str(folder)], tmp_path / "site")
+
+
+def test_the_space_requirements_are_read_without_tomllib(monkeypatch):
+    """Python 3.10, which pyproject.toml allows, has no tomllib: tomli (a dependency there) reads it."""
+    import sys
+
+    from fer_model.web import space_requirements
+
+    expected = space_requirements()
+    assert any(line.startswith("gradio") for line in expected) and not any(line.startswith("torch") for line in expected)
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` now raises ImportError
+    assert space_requirements() == expected

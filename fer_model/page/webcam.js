@@ -89,7 +89,7 @@ function showWhere() {
   if (local) where.textContent = 'Running in your browser: frames stay on this device.';
   else if (saliency.checked) where.textContent = 'Running on the server: Grad-CAM needs the network on the server.';
   else if (engineFailure) where.textContent = `Running on the server: the in-browser pipeline could not start (${engineFailure}).`;
-  else if (engine) where.textContent = 'Running on the server: this model has no in-browser files.';
+  else if (engine) where.textContent = 'Running on the server: this model cannot run in your browser (no in-browser files, or settings such as eye levelling the page lacks).';
   else where.textContent = '';
 }
 

@@ -12,7 +12,7 @@ import {FaceTracker} from './pipeline.js';
 
 const CACHE = 'fer_model-assets-v1';  // asset URLs carry their content's hash, so entries never go stale
 let ort = null, assets = null, yunet = null, tracker = null, trackedModel = null;
-const recognizers = new Map();  // `${model} ${detector}` -> Promise<Recognizer>
+const recognizers = new Map();  // model name -> Promise<Recognizer> (its networks, loaded once)
 
 /** A fetch answered from the Cache Storage where the same URL was fetched before (a second visit
  * downloads no model or runtime file); plain fetch where the browser has no Cache Storage. */
@@ -41,17 +41,18 @@ async function load(given) {
   yunet = new Uint8Array(await (await cachedFetch(new URL(assets.yunet, self.location.href).href)).arrayBuffer());
 }
 
+/** The model's networks, loaded once per model (webcam frames and photos share them), under the
+ * detector settings of `kind`. */
 function recognizer(model, kind) {
-  const key = `${model} ${kind}`;
-  if (!recognizers.has(key)) {
+  if (!recognizers.has(model)) {
     const files = assets.models[model];
     if (!files) return Promise.reject(new Error(`unknown model ${model}`));
-    const created = fetchModel(new URL(files.folder, self.location.href), cachedFetch, files.version)
+    const created = fetchModel(new URL(files.folder, self.location.href), cachedFetch, files.version, files.processor)
       .then(files => Recognizer.create(ort, files, yunet, assets.detector[kind]));
-    recognizers.set(key, created);
-    created.catch(() => recognizers.delete(key));
+    recognizers.set(model, created);
+    created.catch(() => recognizers.delete(model));
   }
-  return recognizers.get(key);
+  return recognizers.get(model).then(loaded => loaded.withSettings(assets.detector[kind]));
 }
 
 let canvas = null, context = null;  // one canvas for every frame, resized when the frame size changes

@@ -4,8 +4,8 @@
 // Tolerances: boxes within 1 pixel, crop pixels within 1 grey level, probabilities within 1e-3,
 // the same top label (for at least 99% of faces: a face whose two best labels are within a
 // rounding error of each other may go either way).
-import {Recognizer} from '../fer/inference.js';
-import {FaceTracker, argmax, probabilities, toGray} from '../fer/pipeline.js';
+import {Recognizer} from '../../fer_model/page/fer/inference.js';
+import {FaceTracker, argmax, probabilities, toGray} from '../../fer_model/page/fer/pipeline.js';
 
 export const TOLERANCE = {box: 1, pixel: 1, probability: 1e-3, labels: 0.99};
 

@@ -5,17 +5,19 @@ import {
   probabilities, pyRound, resizeArea, searchSize, searchTiles, toBoxes, toGray, toRgb, wholeViews, yunetInput,
 } from './pipeline.js';
 
-/** The files a model needs, fetched from a folder URL: config.json, preprocessor_config.json,
- * model.onnx and the model.safetensors its tensors point into. `version` (the files' content hash)
+/** The files a model needs, fetched from a folder URL: config.json, model.onnx and the
+ * model.safetensors its tensors point into; and the processor's settings: `resolved` where given
+ * (fer_model.web.browser_assets: FaceProcessor.to_dict() of the loaded folder, every default filled
+ * in by Python), else the folder's preprocessor_config.json. `version` (the files' content hash)
  * goes into each URL, so a cache keyed by URL never serves another model's files. */
-export async function fetchModel(base, fetcher = fetch, version = '') {
+export async function fetchModel(base, fetcher = fetch, version = '', resolved = null) {
   const get = async name => {
     const response = await fetcher(new URL(version ? `${name}?v=${version}` : name, base).href);
     if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
     return response;
   };
   const [config, processor, graph, weights] = await Promise.all([
-    get('config.json').then(r => r.json()), get('preprocessor_config.json').then(r => r.json()),
+    get('config.json').then(r => r.json()), resolved || get('preprocessor_config.json').then(r => r.json()),
     get('model.onnx').then(r => r.arrayBuffer()), get('model.safetensors').then(r => r.arrayBuffer())]);
   return {config, processor, graph: new Uint8Array(graph), weights: new Uint8Array(weights)};
 }
@@ -45,6 +47,11 @@ export class Recognizer {
   }
 
   priorNames() { return priorNames(this.processor); }
+
+  /** The same networks under other detector settings (the webcam's or a photo's): no second load. */
+  withSettings(settings) {
+    return new Recognizer(this.ort, this.classifier, this.finder, this.config, this.processor, settings);
+  }
 
   /** Faces of an RGB image (bytes, `channels` per pixel), largest first, in its pixels, as
    * YuNetFaceDetector.detect finds them with these settings. */

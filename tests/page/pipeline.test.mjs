@@ -7,12 +7,12 @@ import path from 'node:path';
 import test from 'node:test';
 import {fileURLToPath} from 'node:url';
 
-import * as ort from '../vendor/onnxruntime-web/ort.wasm.min.mjs';
-import {FaceTracker, cropFace, pyRound, resizeBilinear} from '../fer/pipeline.js';
+import * as ort from '../../fer_model/page/vendor/onnxruntime-web/ort.wasm.min.mjs';
+import {FaceTracker, cropFace, pyRound, resizeBilinear} from '../../fer_model/page/fer/pipeline.js';
 import {checkGolden, failures} from './golden.mjs';
 
 ort.env.wasm.numThreads = 1;
-ort.env.wasm.wasmPaths = fileURLToPath(new URL('../vendor/onnxruntime-web/', import.meta.url));
+ort.env.wasm.wasmPaths = fileURLToPath(new URL('../../fer_model/page/vendor/onnxruntime-web/', import.meta.url));
 
 test('halves round to the even neighbour, as Python rounds', () => {
   assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999, 2.5001].map(pyRound), [0, 2, 2, 0, -2, 2, 3]);
