@@ -4,9 +4,10 @@ so it falls back to sending every frame to the app) side by side in one run, eac
 networks Chromium emulates (DevTools protocol Network.emulateNetworkConditions): none, and 100 ms
 latency with a 5 Mbit/s uplink.
 
-    python bench/webcam.py [--seconds 15] [--model NAME_OR_DIR]
+    python bench/webcam.py [--seconds 15] [--model NAME_OR_DIR] [--faces 1]
+    python bench/webcam.py --model fernet-ferplus,fernet-compact --faces 1,4   # networks side by side
 
-Chromium's fake camera plays a 30 frames/s clip of a moving face whose frames carry their index
+Chromium's fake camera plays a 30 frames/s clip of a moving face (or of several) whose frames carry their index
 as a barcode across the top rows. A script in the page samples, every 10 ms, both the camera's
 <video> element and the annotated frame shown (the page's canvas, or the server's image), reads
 the barcode of each and notes when every index first appears in each place. From those:
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from launch import camera_browser, running_app  # noqa: E402
 
-import app  # noqa: E402
+from fer_model import app  # noqa: E402
 from fer_model import DEFAULT_MODEL, EXAMPLES  # noqa: E402
 
 BITS = 14  # frame index bits; a white block first and a black block last mark the orientation
@@ -59,15 +60,25 @@ def barcode_frame(base: np.ndarray, index: int) -> np.ndarray:
     return frame
 
 
-def write_clip(path: Path, frames: int) -> None:
-    """A 640x480 Y4M clip at 30 frames/s: the astronaut's face drifting, an index barcode on top."""
-    face = np.asarray(Image.open(EXAMPLES / "astronaut.png").convert("RGB").crop((120, 10, 340, 250)))
+def write_clip(path: Path, frames: int, faces: int = 1) -> None:
+    """A 640x480 Y4M clip at 30 frames/s: the astronaut's face drifting (one large, or `faces`
+    smaller copies side by side in two rows), an index barcode on top."""
+    face = Image.open(EXAMPLES / "astronaut.png").convert("RGB").crop((120, 10, 340, 250))
+    if faces > 1:
+        face = face.resize((110, 120), Image.Resampling.LANCZOS)
+    face = np.asarray(face)
+    per_row = (faces + 1) // 2
     with open(path, "wb") as out:
         out.write(f"YUV4MPEG2 W640 H480 F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
         for k in range(frames):
             frame = np.full((480, 640, 3), 180, dtype=np.uint8)
-            x = 200 + int(60 * np.sin(k / 20))
-            frame[140:380, x:x + 220] = face
+            drift = int((60 if faces == 1 else 30) * np.sin(k / 20))
+            for n in range(faces):
+                if faces == 1:
+                    x, y = 200 + drift, 140
+                else:
+                    x, y = 60 + drift + (n % per_row) * (520 // per_row), 90 + (n // per_row) * 190
+                frame[y:y + face.shape[0], x:x + face.shape[1]] = face
             out.write(b"FRAME\n" + cv2.cvtColor(barcode_frame(frame, k), cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
@@ -227,21 +238,30 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15, help="sampling time per row (default: %(default)s)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the model the app starts with")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL),
+                        help="the model the app starts with; several, comma-separated, are measured one after the "
+                             "other in this run (browser path only)")
+    parser.add_argument("--faces", default="1", help="faces in the camera's picture; several, comma-separated, "
+                                                     "are each measured (default: %(default)s)")
     args = parser.parse_args()
+    models, face_counts = args.model.split(","), [int(n) for n in args.faces.split(",")]
     (ROOT / "artifacts").mkdir(exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        clip = Path(folder) / "camera.y4m"
-        write_clip(clip, frames=FPS * 20)
-        with running_app(args.model) as (url, _), sync_playwright() as playwright:
-            browser = camera_browser(playwright, clip)
-            for server in (False, True):
-                for network_name, network in NETWORKS.items():
-                    rows.append((f"{'server' if server else 'browser'} path, network: {network_name}",
-                                 measure(browser, url, args.seconds, network, server)))
-            browser.close()
-        server_side(args.model, clip, app.WEBCAM_WIDTH)
+        for faces in face_counts:
+            clip = Path(folder) / f"camera_{faces}.y4m"
+            write_clip(clip, frames=FPS * 20, faces=faces)
+            for model in models:
+                with running_app(model) as (url, _), sync_playwright() as playwright:
+                    browser = camera_browser(playwright, clip)
+                    for server in (False, True) if len(models) == 1 else (False,):
+                        for network_name, network in NETWORKS.items():
+                            rows.append((f"{Path(model).name}, {faces} face(s), {'server' if server else 'browser'} "
+                                         f"path, network: {network_name}",
+                                         measure(browser, url, args.seconds, network, server)))
+                    browser.close()
+        if len(models) == 1:
+            server_side(models[0], Path(folder) / f"camera_{face_counts[0]}.y4m", app.WEBCAM_WIDTH)
     first = rows[0][1]
     for name, row in rows:
         print(f"{name}: new annotated frames {row['shown_fps']:.1f}/s (x{row['shown_fps'] / first['shown_fps']:.2f} "

@@ -3,10 +3,9 @@ one process or one machine.
 
 Files become a dataset of tasks (an image, or a range of a video's frames), a pool of actors that
 each hold one recognizer does the work (`map_batches` with a callable class), and the rows come
-back to this process, which writes them as one table. Within a video, each range numbers its faces
-from 1 as a whole video would; the ranges are then stitched: the faces of a range's first analysed
-frame continue the tracks of the previous range's last analysed frame by the tracker's own rule,
-so the numbers are those of the one-process run. With `--smoothing` a video is one task (its moving
+back to this process, which writes them as one table. Within a video, the ranges' faces are then
+numbered by one face tracker replayed over every analysed frame in order (its lost-track buffer
+included), so the numbers are those of the one-process run. With `--smoothing` a video is one task (its moving
 average runs across the whole clip). Needs the `ray` extra: `pip install .[ray]`.
 """
 
@@ -123,31 +122,29 @@ def stitch(results: list[dict], predictor: BatchPredictor) -> tuple[list[FaceRow
 
 
 def _renumbered(parts: list[dict], predictor: BatchPredictor) -> list[FaceRow]:
-    out: list[FaceRow] = []
-    tracks: dict[int, tuple] = {}  # the previous range's last analysed frame: id -> (box, probabilities, 0)
-    next_id = 1
+    """A video's rows numbered by one tracker over all its analysed frames in order, as one process
+    numbers them: the tracker's lost-track buffer, too, carries across the ranges' boundaries (a face
+    hidden for a few frames at a boundary keeps its number). The ranges' rows carry plain
+    probabilities (a video with --smoothing is one task, so replaying only renumbers)."""
     if parts[0]["start"] < 0:  # an image: its faces are numbered as they are
         return [_face_row(row) for row in parts[0]["rows"]]
     every = predictor.every_for(video_info(Path(parts[0]["path"]))[1])  # the frame step, once per video
+    tracker = FaceTracker(keep=predictor.smoothing if len(parts) == 1 else 0.0)
+    out: list[FaceRow] = []
     for part in parts:
-        mine = [_face_row(row) for row in part["rows"]]
-        mapping: dict[int, int] = {}
-        opening = [row for row in mine if row.frame == part["start"]]
-        if opening and tracks:  # the tracker's own matching, as if the frames had never been split
-            tracker = FaceTracker(keep=predictor.smoothing)
-            tracker.tracks, tracker.next_id = dict(tracks), next_id
-            for (number, _), row in zip(tracker.update([row.face for row in opening]), opening):
-                if number in tracks:
-                    mapping[row.face_id] = number
-        for local in sorted({row.face_id for row in mine} - set(mapping)):
-            mapping[local], next_id = next_id, next_id + 1
-        for row in mine:
-            row.face_id = mapping[row.face_id]
-        out += mine
-        last = max((row.frame for row in mine), default=None)
-        analysed_last = part["start"] + (len(part["frames"]) - 1) * every
-        tracks = {row.face_id: (row.face.box, np.array(list(row.face.probabilities.values())), 0)
-                  for row in mine if row.frame == last == analysed_last}
+        by_frame: dict[int, list[FaceRow]] = {}
+        for row in (_face_row(row) for row in part["rows"]):
+            by_frame.setdefault(row.frame, []).append(row)
+        for index in range(len(part["frames"])):  # every analysed frame, those without a face too
+            rows = by_frame.pop(part["start"] + index * every, [])
+            if len(parts) == 1:  # numbered and smoothed by the task's own tracker already
+                out += rows
+                continue
+            for (number, _), row in zip(tracker.update([row.face for row in rows]), rows):
+                row.face_id = number
+            out += rows
+        if by_frame:  # a row of a frame the range did not analyse: the frame arithmetic is wrong, say so
+            raise RuntimeError(f"{part['path']}: rows of frames {sorted(by_frame)[:3]} outside the range's analysed frames")
     return out
 
 

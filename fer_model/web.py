@@ -130,6 +130,7 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
                        for name, folder in folders.items()},
             "detector": {"webcam": detector_settings(VIDEO_DETECT_SIDE, 0), "photo": detector_settings()},
             "tracker": tracker_settings(),
+            "model_files": list(MODEL_FILES),  # what a model folder gives the page (its cache keeps these)
         },
     }
 

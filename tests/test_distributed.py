@@ -63,3 +63,17 @@ def test_the_ray_command_writes_the_same_table_as_parquet(local_ray, folder, tmp
     assert list(table.columns) == list(one.columns) and len(table) == len(one)
     pd.testing.assert_frame_equal(table.astype(str).replace({"None": "nan", "<NA>": "nan"}),
                                   one.astype(str), check_dtype=False)
+
+
+@pytest.mark.slow
+def test_a_face_hidden_across_a_range_boundary_keeps_its_number(local_ray, tmp_path):
+    """The face is gone for analysed frames 3-5 of a clip split into ranges of 4 analysed frames:
+    one process's tracker keeps its number through its lost-track buffer, and so must Ray's ranges."""
+    clip = write_clip(tmp_path / "hidden.mp4", frames=16, faces=1, blank=(3, 4, 5))
+    recognizer = EmotionRecognizer.from_pretrained()
+    predictor = BatchPredictor(recognizer, every=1, video_recognizer=frame_recognizer(recognizer))
+    expected, _ = run(predictor, [clip], progress=False)
+    assert {row.face_id for row in expected if row.face.face_found} == {1}
+    assert len(plan([clip], predictor, range_frames=4)) == 4
+    rows, _ = run_on_ray(predictor, [clip], None, None, "torch", 320, None, workers=2, range_frames=4)
+    assert [row.as_dict() for row in rows] == [row.as_dict() for row in expected]

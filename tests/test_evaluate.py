@@ -1,6 +1,9 @@
 """evaluate.py, the model card and Hub publishing."""
 
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +13,6 @@ from fer_model import FER2013_LABELS
 import torch
 from huggingface_hub import HfApi, ModelCard
 
-import evaluate
 from fer_model import FERNet
 from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
 from fer_model import hub
@@ -64,16 +66,24 @@ def evaluated(tmp_path_factory, fer_data, ferplus_csv):
     chosen.append(chosen[1].replace("Training,", "PrivateTest,", 1))
     (tmp / "data.csv").write_text("".join(rows))
     (tmp / "votes.csv").write_text("".join(chosen))
-    import train
-
-    train.main(["--data", str(tmp / "data.csv"), "--ferplus", str(tmp / "votes.csv"), "--out", str(tmp / "model"),
-                "--epochs", "1", "--cache-dir", ""])
+    script("train.py", "--data", tmp / "data.csv", "--ferplus", tmp / "votes.csv", "--out", tmp / "model",
+           "--epochs", "1", "--cache-dir", "", home=tmp)
     update_processor(tmp / "model", tta_flip=True, crop_scale=1.1)
-    results = evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--ferplus",
-                             str(tmp / "votes.csv"), "--update-model", "--default-prior", "balanced", "--quiet",
-                             "--wild", str(photo_folder(tmp / "photos", fer_data)),
-                             "--card", str(tmp / "elsewhere" / "model_card.md")])
-    return tmp, results
+    script("evaluate.py", "--model", tmp / "model", "--data", tmp / "data.csv", "--ferplus", tmp / "votes.csv",
+           "--update-model", "--default-prior", "balanced", "--quiet", "--wild", photo_folder(tmp / "photos", fer_data),
+           "--card", tmp / "elsewhere" / "model_card.md", home=tmp)
+    return tmp, json.loads((tmp / "model" / "metrics.json").read_text())
+
+
+def script(name, *args, home):
+    """Run one of the checkout's scripts as a user does (a process of its own), with its caches
+    under `home`; fails with the script's own error output."""
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / name), *map(str, args)], capture_output=True, text=True,
+                          timeout=900, cwd=ROOT, env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def photo_folder(folder, fer_data):
@@ -156,8 +166,8 @@ def _has_majority(line: str) -> bool:
 def test_without_update_model_the_model_folder_is_only_read(evaluated, tmp_path):
     tmp, _ = evaluated
     before = {p.name: p.read_bytes() for p in (tmp / "model").iterdir() if p.is_file()}
-    evaluate.main(["--model", str(tmp / "model"), "--data", str(tmp / "data.csv"), "--out", str(tmp_path / "out"),
-                   "--no-robustness", "--wild", str(tmp / "photos")])
+    script("evaluate.py", "--model", tmp / "model", "--data", tmp / "data.csv", "--out", tmp_path / "out",
+           "--no-robustness", "--wild", tmp / "photos", home=tmp_path)
     after = {p.name: p.read_bytes() for p in (tmp / "model").iterdir() if p.is_file()}
     assert before == after
     assert {"metrics.json", "README.md", "confusion_matrix.png"} <= {p.name for p in (tmp_path / "out").iterdir()}

@@ -38,7 +38,7 @@ def test_node_runs_the_page_pipeline_to_pythons_results(golden):
     result = subprocess.run([NODE, "--test", str(ROOT / "tests" / "page")], env={**os.environ, "FER_GOLDEN": str(golden)},
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "# pass 5" in result.stdout and "# skipped 0" in result.stdout  # the golden test ran, not skipped
+    assert "# pass 6" in result.stdout and "# skipped 0" in result.stdout  # the golden test ran, not skipped
 
 
 @contextmanager
@@ -118,6 +118,51 @@ def test_the_exported_folder_runs_the_webcam_and_a_photo_on_a_static_server(brow
         page.locator("button.start:enabled").wait_for(timeout=60_000)
         assert not [u for u in again if any(name in u for name in (".wasm", ".safetensors", ".onnx"))], again
         context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_a_worker_that_dies_rejects_what_waits_and_says_why(browser, tmp_path):
+    """A real Worker that throws after it started: every request waiting on it is refused (none
+    hangs), later ones at once, and the page is told why once (its server path takes over)."""
+    out = export_web(["fernet-ferplus"], tmp_path / "site")
+    with serving(out) as url:
+        page = browser.new_page()
+        page.goto(url)
+        result = page.evaluate("""async () => {
+            const {Engine} = await import('./fer/client.js');
+            const dying = new Blob(["onmessage = () => setTimeout(() => { throw new Error('out of memory'); })"],
+                                   {type: 'text/javascript'});
+            const engine = new Engine(new Worker(URL.createObjectURL(dying)), []);
+            const told = [];
+            engine.onfailure = reason => told.push(reason);
+            const waiting = await engine.ask({type: 'photo'}).then(() => 'answered', error => error.message);
+            const later = await engine.ask({type: 'photo'}).then(() => 'answered', error => error.message);
+            return {waiting, later, told};
+        }""")
+        page.close()
+    assert "the in-browser worker stopped" in result["waiting"] and "out of memory" in result["waiting"]
+    assert result["later"] == result["waiting"] and result["told"] == [result["waiting"]]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@needs_chromium
+def test_the_cache_keeps_only_what_the_page_names(browser, tmp_path):
+    out = export_web(["fernet-ferplus"], tmp_path / "site")
+    with serving(out) as url:
+        context = browser.new_context(permissions=["camera"])
+        page = context.new_page()
+        page.goto(url)
+        page.locator("button.start:enabled").wait_for(timeout=60_000)
+        stale = f"{url}models/fernet-ferplus/model.safetensors?v=an-earlier-release"
+        page.evaluate("async stale => (await caches.open('fer_model-assets-v1')).put(stale, new Response('old'))", stale)
+        page.reload()
+        page.locator("button.start:enabled").wait_for(timeout=60_000)
+        kept = page.evaluate("async () => (await (await caches.open('fer_model-assets-v1')).keys()).map(r => r.url)")
+        context.close()
+    assert stale not in kept
+    assert [u for u in kept if "model.safetensors?v=" in u] and [u for u in kept if ".wasm?v=" in u]
 
 
 def test_the_page_receives_the_processor_python_resolved(tmp_path):

@@ -75,6 +75,11 @@ async function main() {
   settings = await (await fetch(url('settings.json'))).json();
   model.innerHTML = Object.keys(settings.assets.models).map(name => `<option value="${name}">${name}</option>`).join('');
   engine = await Engine.start(settings, url);
+  engine.onfailure = reason => {  // a static page has no server to fall back to: say so, and stop
+    stop();
+    button.disabled = true;
+    where.textContent = `The in-browser pipeline stopped: ${reason}. Reload the page to start it again.`;
+  };
   await describe();
   where.textContent = 'Running in your browser: frames and photos stay on this device.';
   button.disabled = false;

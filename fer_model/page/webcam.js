@@ -66,6 +66,7 @@ function assetUrl(path) {
 async function loadEngine() {
   const [client, drawing] = await Promise.all([import(assetUrl(browser.client)), import(assetUrl(browser.draw))]);
   engine = await client.Engine.start(browser, assetUrl);
+  engine.onfailure = reason => { engineFailure = reason; showWhere(); };  // the server path takes over
   draw = drawing;
   await describe();
 }

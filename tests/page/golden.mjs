@@ -18,6 +18,26 @@ function boxDistance(a, b) {
   return Math.max(Math.abs(a.x - b[0]), Math.abs(a.y - b[1]), Math.abs(a.w - b[2]), Math.abs(a.h - b[3]));
 }
 
+/** Record in report[key] the largest difference between Python's values and the page's; a page
+ * array of another length, or a value that is not a finite number, is a problem of its own (a
+ * bare Math.max would let NaN and missing entries through: NaN > tolerance is false). */
+export function compare(report, key, want, got, where) {
+  if (!got || got.length !== want.length) {
+    report.problems.push(`${where}: ${got ? got.length : 'no'} ${key} values, Python ${want.length}`);
+    return;
+  }
+  for (let i = 0; i < want.length; i++) {
+    const difference = Math.abs(want[i] - got[i]);
+    if (!Number.isFinite(difference)) {
+      report.problems.push(`${where}: ${key} value ${i} is ${got[i]}, Python ${want[i]}`);
+      return;
+    }
+    report[key] = Math.max(report[key], difference);
+  }
+}
+
+const corners = box => [box.x, box.y, box.w, box.h];
+
 /** Compare every photo and the webcam sequence; `loadModel(name)` gives fetchModel's files of a
  * shipped model, `read(file)` a fixture's bytes. Returns a report with the worst differences. */
 export async function checkGolden(ort, golden, loadModel, yunet, read) {
@@ -46,17 +66,17 @@ export async function checkGolden(ort, golden, loadModel, yunet, read) {
       const crops = await recognizer.classify(gray, photo.width, photo.height, boxes);
       expected.faces.forEach((face, k) => {
         const want = decode64(face.views), got = crops[k].views.flatMap(v => Array.from(v));
-        for (let i = 0; i < want.length; i++) report.pixel = Math.max(report.pixel, Math.abs(want[i] - got[i]));
+        compare(report, 'pixel', want, got, `${where} face ${k} crop`);
       });
       // End to end: each Python face against the nearest box the page found.
       for (const face of expected.faces) {
         const k = found.map(f => boxDistance(f.box, face.box)).reduce((best, d, i, all) => d < all[best] ? i : best, 0);
         report.faces++;
-        report.box = Math.max(report.box, boxDistance(found[k].box, face.box));
+        compare(report, 'box', face.box, corners(found[k].box), `${where} box`);
         let same = true;
         for (const prior of priors) {
           const got = under(found[k], prior), want = face.probabilities[prior];
-          want.forEach((p, i) => { report.probability = Math.max(report.probability, Math.abs(p - got[i])); });
+          compare(report, 'probability', want, got, `${where} ${prior}`);
           if (argmax(got) !== argmax(want)) same = false;
         }
         if (same) report.sameLabel++;
@@ -86,8 +106,8 @@ async function checkWebcam(ort, golden, loadModel, yunet, read, report) {
       const got = tracked[i];
       report.webcamFaces++;
       if (got.number !== want.number) report.problems.push(`webcam frame ${k}: face number ${got.number}, Python ${want.number}`);
-      report.box = Math.max(report.box, boxDistance(got.box, want.box));
-      want.probabilities.forEach((p, j) => { report.probability = Math.max(report.probability, Math.abs(p - got.probabilities[j])); });
+      compare(report, 'box', want.box, corners(got.box), `webcam frame ${k} box`);
+      compare(report, 'probability', want.probabilities, got.probabilities, `webcam frame ${k}`);
       if (argmax(got.probabilities) !== argmax(want.probabilities)) report.problems.push(`webcam frame ${k}: another top label`);
     });
   }

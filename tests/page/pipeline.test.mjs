@@ -9,10 +9,22 @@ import {fileURLToPath} from 'node:url';
 
 import * as ort from '../../fer_model/page/vendor/onnxruntime-web/ort.wasm.min.mjs';
 import {FaceTracker, cropFace, pyRound, resizeBilinear} from '../../fer_model/page/fer/pipeline.js';
-import {checkGolden, failures} from './golden.mjs';
+import {checkGolden, compare, failures} from './golden.mjs';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = fileURLToPath(new URL('../../fer_model/page/vendor/onnxruntime-web/', import.meta.url));
+
+test('the golden comparison fails on NaN and on a shorter array, not only on large differences', () => {
+  const fresh = () => ({faces: 1, sameLabel: 1, box: 0, pixel: 0, probability: 0, problems: [], webcamFaces: 0});
+  const agreeing = fresh();
+  compare(agreeing, 'probability', [0.25, 0.75], [0.2501, 0.7499], 'photo');
+  assert.deepEqual(failures(agreeing), []);
+  for (const got of [[0.25, NaN], [0.25], undefined, [Infinity, 0.75]]) {
+    const report = fresh();
+    compare(report, 'probability', [0.25, 0.75], got, 'photo');
+    assert.equal(failures(report).length, 1, String(got));
+  }
+});
 
 test('halves round to the even neighbour, as Python rounds', () => {
   assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999, 2.5001].map(pyRound), [0, 2, 2, 0, -2, 2, 3]);

@@ -27,6 +27,13 @@ export class Engine {
     this.models = models;  // the models the browser can run
     this.pending = new Map();
     this.requests = 0;
+    this.failure = null;  // why the worker stopped, once it has: every request is then refused with it
+    this.onfailure = null;  // called once with that reason (the page falls back to its server path)
+    worker.onerror = event => {
+      if (event && event.preventDefault) event.preventDefault();
+      this.fail(`the in-browser worker stopped (${event && event.message || 'an error in the worker'})`);
+    };
+    worker.onmessageerror = () => this.fail('the in-browser worker sent a message the page could not read');
     worker.onmessage = ({data}) => {
       const waiting = this.pending.get(data.id);
       if (!waiting) return;
@@ -36,7 +43,18 @@ export class Engine {
     };
   }
 
+  /** The worker is gone: reject every request waiting for it (none waits for ever), and say why. */
+  fail(reason) {
+    if (this.failure) return;
+    this.failure = reason;
+    for (const waiting of this.pending.values()) waiting.reject(new Error(reason));
+    this.pending.clear();
+    this.worker.terminate();
+    if (this.onfailure) this.onfailure(reason);
+  }
+
   ask(message, transfer = []) {
+    if (this.failure) return Promise.reject(new Error(this.failure));
     const id = ++this.requests;
     return new Promise((resolve, reject) => {
       this.pending.set(id, {resolve, reject});

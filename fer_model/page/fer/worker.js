@@ -1,7 +1,7 @@
 // The page's inference, off the main thread: onnxruntime-web (WebAssembly, one thread) runs YuNet
 // and FERNet on each frame the page sends, the face tracker smooths the result, and the frame
 // goes back with its faces. Messages in:
-//   {type: 'load', assets}: assets = {vendor, version, yunet, models: {name: {folder, version}},
+//   {type: 'load', assets}: assets = {vendor, version, yunet, models: {name: {folder, version, processor}}, model_files,
 //     detector: {webcam, photo}, tracker: {min_iou, lost_frames}} (fer_model.web.browser_assets; versions are content hashes)
 //   {type: 'frame', id, bitmap, model, prior, keep, mirror}: a live camera frame (tracked, one view per face)
 //   {type: 'photo', id, bitmap, model, prior}: a photo (every test-time view, numbered 1, 2, ...)
@@ -26,6 +26,17 @@ async function cachedFetch(url) {
   return response;
 }
 
+/** Remove from the Cache Storage every asset this page no longer names (the URLs carry content
+ * hashes, so each new release or model leaves its predecessors behind otherwise). */
+async function pruneCache(names) {
+  const cache = self.caches ? await self.caches.open(CACHE).catch(() => null) : null;
+  if (!cache) return;
+  const keep = new Set(names);
+  for (const request of await cache.keys()) {
+    if (!keep.has(request.url)) await cache.delete(request);
+  }
+}
+
 async function moduleUrl(url) {
   const text = await (await cachedFetch(url)).text();
   return URL.createObjectURL(new Blob([text], {type: 'text/javascript'}));
@@ -38,7 +49,12 @@ async function load(given) {
   ort.env.wasm.numThreads = 1;  // threads need a cross-origin isolated page
   ort.env.wasm.wasmPaths = {mjs: await moduleUrl(vendor('ort-wasm-simd-threaded.mjs'))};
   ort.env.wasm.wasmBinary = await (await cachedFetch(vendor('ort-wasm-simd-threaded.wasm'))).arrayBuffer();
-  yunet = new Uint8Array(await (await cachedFetch(new URL(assets.yunet, self.location.href).href)).arrayBuffer());
+  const yunetUrl = new URL(assets.yunet, self.location.href).href;
+  yunet = new Uint8Array(await (await cachedFetch(yunetUrl)).arrayBuffer());
+  const modelFiles = Object.values(assets.models).flatMap(files => assets.model_files.map(
+    name => new URL(`${name}?v=${files.version}`, new URL(files.folder, self.location.href)).href));
+  await pruneCache([...['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'].map(vendor),
+                    yunetUrl, ...modelFiles]);
 }
 
 /** The model's networks, loaded once per model (webcam frames and photos share them), under the
