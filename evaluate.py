@@ -12,7 +12,7 @@ writes a copy of the card elsewhere with image links that still resolve.
 
 Reported: the model alone (one crop, no test-time averaging) on --split; the default inference
 path (the crop and test-time views of preprocessor_config.json) beside it; a robustness table (the same
-split under the perturbations of fer_model.robustness); and, where the wild_faces photos are
+split under the perturbations of fer_model.evaluation.robustness); and, where the wild_faces photos are
 found, accuracy through EmotionRecognizer.predict (detection, crop, model) as an out-of-domain row.
 """
 
@@ -37,20 +37,20 @@ from tqdm import tqdm
 from fer_model import EmotionRecognizer, FERNet, YuNetFaceDetector, default_data_path, load_fer2013, resolve_model
 from fer_model.card import write_card
 from fer_model.folder import DEFAULT_MODEL_NAME, SHIPPED_MODELS
-from fer_model.data import FERData
-from fer_model.evaluation import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
+from fer_model.data.fer2013 import FERData
+from fer_model.evaluation.metrics import (classification_metrics, crowd_metrics, expected_calibration_error, fit_temperature,
                                   reliability_bins)
-from fer_model.data import default_wild_path
-from fer_model.data import DATA_REQUIRED
-from fer_model.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
-from fer_model.inference import load_pretrained, predict_logits
-from fer_model.detect import file_sha256
+from fer_model.data.fer2013 import default_wild_path
+from fer_model.data.fer2013 import DATA_REQUIRED
+from fer_model.data.ferplus import data_audit, everyday_prior, load_ferplus, votes_beside
+from fer_model.pipelines.inference import load_pretrained, predict_logits
+from fer_model.vision.detect import file_sha256
 from fer_model.folder import WEIGHTS_NAME, atomic_write, portable
-from fer_model.processor import PRIOR_NAMES, FaceProcessor, update_processor
-from fer_model.robustness import load_labelled_photos, photo_metrics, robustness_table
-from fer_model.records import read_training_config
-from fer_model.targets import recorded_prior
-from fer_model.train_config import DEFAULT_CACHE
+from fer_model.processing.processor import PRIOR_NAMES, FaceProcessor, update_processor
+from fer_model.evaluation.robustness import load_labelled_photos, photo_metrics, robustness_table
+from fer_model.training.records import read_training_config
+from fer_model.training.targets import recorded_prior
+from fer_model.training.config import DEFAULT_CACHE
 
 DEFAULT_DATA = default_data_path()
 DEFAULT_WILD = default_wild_path()

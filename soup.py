@@ -37,11 +37,11 @@ import torch  # noqa: E402
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 from fer_model import FERNet, default_data_path, load_fer2013
-from fer_model.data import DATA_REQUIRED
-from fer_model.inference import load_pretrained
-from fer_model.model import ModelLoadError
-from fer_model.processor import FaceProcessor
-from fer_model.records import copy_records, read_training_config, write_training_config
+from fer_model.data.fer2013 import DATA_REQUIRED
+from fer_model.pipelines.inference import load_pretrained
+from fer_model.models.fernet import ModelLoadError
+from fer_model.processing.processor import FaceProcessor
+from fer_model.training.records import copy_records, read_training_config, write_training_config
 
 
 def weights_problem(weights: list[float], models: int) -> str | None:

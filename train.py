@@ -1,5 +1,5 @@
 """Train FERNet on FER-2013, optionally on the FER+ crowd's votes. Options: `python train.py --help`
-(they are fer_model.train_config.TrainConfig, one line each).
+(they are fer_model.training.config.TrainConfig, one line each).
 
     python train.py --data ../shared/fer2013/fer2013.csv.gz --out runs/fernet
     python train.py --init-from fer_model/pretrained/fernet-fer2013 --crowd-weight 0.5 --out runs/crowd
@@ -29,12 +29,12 @@ import torch  # noqa: E402
 import torch.distributed as dist
 from tqdm import tqdm
 
-from fer_model.augment import augment_batch
-from fer_model.checkpoints import Progress, restore, save_checkpoint
-from fer_model.records import earlier_stage, plot_curves, teacher_records, write_log, write_training_config
-from fer_model.targets import class_weights, load_splits, teacher_targets, training_loss
-from fer_model.train_config import parse_args, selection_score
-from fer_model.training import (AUGMENT, DROPOUT, MIXUP, Run, augment_config, autocast_dtype, build, epoch_batches,
+from fer_model.training.augment import augment_batch
+from fer_model.training.checkpoints import Progress, restore, save_checkpoint
+from fer_model.training.records import earlier_stage, plot_curves, teacher_records, write_log, write_training_config
+from fer_model.training.targets import class_weights, load_splits, teacher_targets, training_loss
+from fer_model.training.config import parse_args, selection_score
+from fer_model.training.loop import (AUGMENT, DROPOUT, MIXUP, Run, augment_config, autocast_dtype, build, epoch_batches,
                                 resolve_device, run_processor, setup_distributed, stream_seed, validate,
                                 weight_average)
 

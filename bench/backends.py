@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL_NAME, EXAMPLES, EmotionRecognizer, load_image  # noqa: E402
-from fer_model.batch import BatchPredictor, collect_inputs, frame_recognizer, run  # noqa: E402
-from fer_model.export import export_onnx  # noqa: E402
-from fer_model.onnx_runtime import OnnxNetwork  # noqa: E402
-from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
-from fer_model.preprocess import to_rgb  # noqa: E402
+from fer_model.pipelines.batch import BatchPredictor, collect_inputs, frame_recognizer, run  # noqa: E402
+from fer_model.models.export import export_onnx  # noqa: E402
+from fer_model.models.onnx_runtime import OnnxNetwork  # noqa: E402
+from fer_model.pipelines.inference import load_pretrained, predict_logits  # noqa: E402
+from fer_model.processing.preprocess import to_rgb  # noqa: E402
 from inference import timed  # noqa: E402  (bench/inference.py, beside this script)
 
 
@@ -71,7 +71,7 @@ def backends(model: str, folder: Path, repeats: int) -> None:
 def ray_runs(model: str, folder: Path, photos: int, frames: int) -> None:
     import ray
 
-    from fer_model.distributed import run_on_ray
+    from fer_model.pipelines.distributed import run_on_ray
 
     for k in range(photos):
         source = (EXAMPLES / "astronaut.png", EXAMPLES / "astronaut_grid.jpg", EXAMPLES / "chelsea_cat.jpg")[k % 3]

@@ -10,7 +10,7 @@ PrivateTest is never read. Faces are detected once per photo; every candidate re
 The chosen candidate is printed: the best wild_faces balanced accuracy (the mean recall over
 labels: wild_faces is 68% happy and neutral, while people's photos of posed expressions are often
 balanced) among those whose clean PublicTest accuracy is within 0.5 point of the best. Store it
-in a model folder with `fer_model.processor.update_processor(folder, crop_scale=..., ...)`.
+in a model folder with `fer_model.processing.processor.update_processor(folder, crop_scale=..., ...)`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer_model import EmotionRecognizer, YuNetFaceDetector, default_data_path, load_fer2013  # noqa: E402
-from fer_model.data import default_wild_path  # noqa: E402
-from fer_model.evaluation import classification_metrics  # noqa: E402
-from fer_model.inference import EmotionRecognizer, load_pretrained  # noqa: E402
-from fer_model.robustness import load_labelled_photos, robustness_table  # noqa: E402
+from fer_model.data.fer2013 import default_wild_path  # noqa: E402
+from fer_model.evaluation.metrics import classification_metrics  # noqa: E402
+from fer_model.pipelines.inference import EmotionRecognizer, load_pretrained  # noqa: E402
+from fer_model.evaluation.robustness import load_labelled_photos, robustness_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WILD = default_wild_path()

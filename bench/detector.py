@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import EXAMPLES, YuNetFaceDetector, load_image  # noqa: E402
-from fer_model.data import default_wild_path  # noqa: E402
-from fer_model.preprocess import to_rgb  # noqa: E402
-from fer_model.robustness import load_labelled_photos  # noqa: E402
+from fer_model.data.fer2013 import default_wild_path  # noqa: E402
+from fer_model.processing.preprocess import to_rgb  # noqa: E402
+from fer_model.evaluation.robustness import load_labelled_photos  # noqa: E402
 from fer_model.labels import FER2013_LABELS  # noqa: E402
 from inference import timed  # noqa: E402  (bench/inference.py, beside this script)
 

@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
 from fer_model import EmotionRecognizer, YuNetFaceDetector, default_data_path, load_fer2013  # noqa: E402
-from fer_model.data import default_wild_path  # noqa: E402
-from fer_model.evaluation import classification_metrics, crowd_metrics  # noqa: E402
-from fer_model.ferplus import default_ferplus_path, load_ferplus  # noqa: E402
-from fer_model.inference import load_pretrained  # noqa: E402
-from fer_model.preprocess import eye_angle  # noqa: E402
-from fer_model.robustness import load_labelled_photos, photo_metrics  # noqa: E402
+from fer_model.data.fer2013 import default_wild_path  # noqa: E402
+from fer_model.evaluation.metrics import classification_metrics, crowd_metrics  # noqa: E402
+from fer_model.data.ferplus import default_ferplus_path, load_ferplus  # noqa: E402
+from fer_model.pipelines.inference import load_pretrained  # noqa: E402
+from fer_model.processing.preprocess import eye_angle  # noqa: E402
+from fer_model.evaluation.robustness import load_labelled_photos, photo_metrics  # noqa: E402
 
 UPSCALE, PAD = 3, 1.0  # faces at 3x, padded by their own side on every side
 

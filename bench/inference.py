@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, load_image  # noqa: E402
-from fer_model.batch import frame_recognizer  # noqa: E402
-from fer_model.render import annotate, probability_bars  # noqa: E402
-from fer_model.tracking import FaceTracker  # noqa: E402
+from fer_model.pipelines.batch import frame_recognizer  # noqa: E402
+from fer_model.vision.render import annotate, probability_bars  # noqa: E402
+from fer_model.vision.tracking import FaceTracker  # noqa: E402
 
 
 def timed(fn, repeats: int, warmup: int = 10) -> list[float]:

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model.folder import GRAPH_NAME, WEIGHTS_NAME, resolve_model  # noqa: E402
-from fer_model.graph import safetensors_layout  # noqa: E402
-from fer_model.onnx_runtime import OnnxNetwork  # noqa: E402
-from fer_model.processor import FaceProcessor  # noqa: E402
+from fer_model.models.graph import safetensors_layout  # noqa: E402
+from fer_model.models.onnx_runtime import OnnxNetwork  # noqa: E402
+from fer_model.processing.processor import FaceProcessor  # noqa: E402
 
 NODE_TIMER = """
 import fs from 'node:fs';
@@ -82,7 +82,7 @@ def onnx_ms(folder: Path, views: int, threads: int, repeats: int) -> float:
 def torch_ms(folder: Path, views: int, repeats: int) -> float:
     import torch
 
-    from fer_model.model import FERNet
+    from fer_model.models.fernet import FERNet
 
     torch.set_num_threads(2)
     model = FERNet.from_pretrained(folder).to(memory_format=torch.channels_last)

@@ -18,11 +18,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model.targets import teacher_targets  # noqa: E402
-from fer_model.train_config import parse_args  # noqa: E402
+from fer_model.training.targets import teacher_targets  # noqa: E402
+from fer_model.training.config import parse_args  # noqa: E402
 from fer_model import default_data_path, load_fer2013  # noqa: E402
-from fer_model.evaluation import headline_metrics  # noqa: E402
-from fer_model.inference import load_pretrained, predict_logits  # noqa: E402
+from fer_model.evaluation.metrics import headline_metrics  # noqa: E402
+from fer_model.pipelines.inference import load_pretrained, predict_logits  # noqa: E402
 
 
 def main() -> None:

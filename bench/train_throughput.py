@@ -33,9 +33,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_model.processor import FaceProcessor  # noqa: E402
+from fer_model.processing.processor import FaceProcessor  # noqa: E402
 from fer_model import FERNet, default_data_path, load_fer2013  # noqa: E402
-from fer_model.augment import AugmentConfig, augment_batch  # noqa: E402
+from fer_model.training.augment import AugmentConfig, augment_batch  # noqa: E402
 
 TRAIN_ROWS = 28_709
 

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import DEFAULT_MODEL, EXAMPLES, EmotionRecognizer, FERNet, YuNetFaceDetector  # noqa: E402
-from fer_model.batch import BatchPredictor, frame_recognizer  # noqa: E402
-from fer_model.preprocess import resize_face  # noqa: E402
+from fer_model.pipelines.batch import BatchPredictor, frame_recognizer  # noqa: E402
+from fer_model.processing.preprocess import resize_face  # noqa: E402
 
 
 def write_clip(path: Path, seconds: float, fps: int = 30) -> Path:

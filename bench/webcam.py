@@ -189,9 +189,9 @@ def server_side(model: str, clip: Path, width: int, frames: int = 60) -> None:
     import base64
     import io
 
-    from fer_model.preprocess import to_grayscale
-    from fer_model.render import annotate, probability_bars
-    from fer_model.tracking import FaceTracker
+    from fer_model.processing.preprocess import to_grayscale
+    from fer_model.vision.render import annotate, probability_bars
+    from fer_model.vision.tracking import FaceTracker
 
     demo = app.Demo(model)
     capture = cv2.VideoCapture(str(clip))

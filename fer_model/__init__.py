@@ -1,13 +1,13 @@
 """fer_model: facial expression recognition on FER-2013 with a small, fast CNN."""
 
-from .detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
-from .data import DataError, FERData, default_data_path, load_fer2013
+from .vision.detect import Box, DetectorError, FaceDetector, YuNetFaceDetector
+from .data.fer2013 import DataError, FERData, default_data_path, load_fer2013
 from .errors import ModelLoadError
 from .labels import FER2013_LABELS
-from .inference import EmotionRecognizer
+from .pipelines.inference import EmotionRecognizer
 from .prediction import FacePrediction
-from .preprocess import ImageError, load_image, to_grayscale
-from .processor import FaceProcessor
+from .processing.preprocess import ImageError, load_image, to_grayscale
+from .processing.processor import FaceProcessor
 
 from .folder import DEFAULT_MODEL_NAME, EXAMPLES, SHIPPED_MODELS, resolve_model
 
@@ -22,11 +22,11 @@ def __getattr__(name: str):
     """FERNet, imported on first use: it is a torch module, and predictions run without torch."""
     if name == "FERNet":
         from .errors import TorchMissingError
-        from .inference import torch_available
+        from .pipelines.inference import torch_available
 
         if not torch_available():
             raise TorchMissingError("FERNet")
-        from .model import FERNet
+        from .models.fernet import FERNet
 
         return FERNet
     raise AttributeError(f"module 'fer_model' has no attribute {name!r}")

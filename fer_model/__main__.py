@@ -21,10 +21,10 @@ import os
 import sys
 from pathlib import Path
 
-from .detect import VIDEO_DETECT_SIDE
+from .vision.detect import VIDEO_DETECT_SIDE
 from .cli import run as run_cli
 from .errors import DEBUG_HELP
-from .processor import parse_prior
+from .processing.processor import parse_prior
 
 
 def program_name() -> str:
@@ -151,9 +151,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import (BatchPredictor, check_output, collect_inputs, frame_recognizer, planned_outputs, plot_timeline,
+    from .pipelines.batch import (BatchPredictor, check_output, collect_inputs, frame_recognizer, planned_outputs, plot_timeline,
                         rescue_rows, run, write_rows)
-    from .inference import EmotionRecognizer
+    from .pipelines.inference import EmotionRecognizer
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["demo"]:  # the demo parses its own options (fer_model.app, as app.py does)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     if args.command == "push":
-        from .hub import push
+        from .models.hub import push
 
         from .folder import resolve_model
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import require_torch
 
         require_torch("fer-model export")
-        from .export import export_onnx
+        from .models.export import export_onnx
 
         print(f"wrote {export_onnx(args.model, args.out, args.overwrite)}")
         return 0
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
               "&& python app.py")
         return 0
     if args.command == "configure":
-        from .processor import update_processor
+        from .processing.processor import update_processor
 
         changes = {"crop_scale": args.crop_scale, "tta_flip": args.tta_flip, "prior": args.prior,
                    "align_eyes": args.align_eyes,
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                                fps=args.fps, video_recognizer=frame_recognizer(recognizer, args.video_detect_side),
                                landmarks=args.landmarks)
     if args.ray is not None:
-        from .distributed import run_on_ray
+        from .pipelines.distributed import run_on_ray
 
         rows, summary = run_on_ray(predictor, files, args.model, args.prior, args.backend, args.video_detect_side,
                                    args.ray or None, args.workers)

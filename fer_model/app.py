@@ -35,15 +35,16 @@ import pandas as pd
 from PIL import Image
 
 from .folder import DEFAULT_MODEL_NAME, EXAMPLES, SHIPPED_MODELS, resolve_model
-from .inference import EmotionRecognizer
-from .preprocess import ImageError, load_image
-from .batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
+from .pipelines.inference import EmotionRecognizer
+from .processing.preprocess import ImageError, load_image
+from .pipelines.batch import BatchPredictor, InputError, plot_timeline, frame_recognizer, video_info, write_rows
 from .cli import reported_errors
-from .preprocess import to_rgb
-from .render import annotate, probability_bars
-from .tracking import FaceTracker
+from .processing.preprocess import to_rgb
+from .vision.render import annotate, probability_bars
+from .vision.tracking import FaceTracker
 from . import web  # noqa: E402  (the module: its WEBCAM_* defaults)
-from .web import DYNAMIC_YUNET_FILE, PAGE, VENDOR, browser_assets, runs_in_browser
+from .web import (DYNAMIC_YUNET_FILE, PAGE, PRIOR_LABELS, SMOOTHING, SMOOTHING_MAX, VENDOR, browser_assets,
+                  runs_in_browser)
 
 MAX_DISPLAY_SIDE = 1600  # larger uploads are downscaled before detection and drawing
 WEBCAM_IN_FLIGHT = 2  # webcam frames on their way to the server at once (page/webcam.js)
@@ -51,11 +52,9 @@ MAX_LIVE_PIXELS = 1920 * 1440  # larger webcam frames are refused (the page send
 LIVE_CLIENTS = 32  # webcam pages whose per-face smoothing state is kept (the least recent go first)
 WEBCAM_WIDTH = web.WEBCAM_WIDTH  # pixels wide the page reads webcam frames at (it scales the camera's picture)
 STREAM_TIME_LIMIT = 300  # seconds a webcam stream may run before it must be restarted
-SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
 # The webcam's default class prior: someone in front of a camera shows expressions on purpose, so
 # each of them is about as likely (photos and clips keep the model's own default; README: priors).
 WEBCAM_PRIOR = web.WEBCAM_PRIOR
-PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Everyday"}
 PRIOR_INFO = ("How common each expression is assumed to be. Balanced: all seven equally likely (posed faces, "
               "someone pulling faces at the camera). Everyday: mostly neutral and happy, as in ordinary photos. "
               "As trained: the mix the model learned from.")
@@ -261,7 +260,7 @@ class Demo:
             state = self.live_states.get(client)  # two frames of one page may be in flight: one blend may be lost
         if state is not None and getattr(state, "model", None) != model:
             state = None  # another model's averages would blend two models' probabilities
-        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), 0.95), show_saliency, prior, model)
+        annotated, bars, state = self.stream(frame, state, min(max(keep, 0.0), SMOOTHING_MAX), show_saliency, prior, model)
         state.model = model
         with self.live_lock:
             self.live_states[client] = state
@@ -413,9 +412,9 @@ def _webcam_tab(demo: Demo, webcam_width: int = WEBCAM_WIDTH, in_flight: int = W
                       for label, name in demo.prior_choices())
     models = "".join(f'<option value="{name}">{name}</option>' for name in demo.model_choices())
     browser = browser_assets(demo.browser_folders(), lambda path: f"gradio_api/file={Path(path).resolve()}", page=PAGE)
-    browser["priorLabels"] = PRIOR_LABELS
     page = (PAGE / "webcam.html").read_text().format(
-        width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, info=SMOOTHING_INFO,
+        width=webcam_width, limit=STREAM_TIME_LIMIT, in_flight=in_flight, keep=SMOOTHING, keep_max=SMOOTHING_MAX,
+        info=SMOOTHING_INFO,
         prior_options=options, prior_info=PRIOR_INFO, model_options=models, browser=html.escape(json.dumps(browser)),
         saliency="" if demo.saliency_available else "disabled",
         saliency_note="runs on the server" if demo.saliency_available else html.escape(SALIENCY_MISSING))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .folder import CARD_NAME, CONFIG_NAME, atomic_write
-from .model import HUB_METADATA
-from .records import read_training
-from .train_config import SELECTIONS, selection_score, teacher_list
+from .folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, atomic_write
+from .models.architecture import ARCHITECTURE_DEFAULTS, describe
+from .models.fernet import HUB_METADATA
+from .training.records import read_training
+from .training.config import SELECTIONS, selection_score, teacher_list
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 DATASET = {"dataset_type": "fer2013", "dataset_name": "FER-2013"}
@@ -166,7 +168,7 @@ def earlier_curves(model_dir: Path) -> list[Path]:
 def views_command(model_dir: Path) -> str | None:
     """The command that gives a model folder the crop and test-time views it is evaluated with,
     where they differ from what train.py starts a model with (the crop mapping from bench/framing.py, the views from bench/choose_views.py)."""
-    from .processor import FaceProcessor
+    from .processing.processor import FaceProcessor
 
     processor, fresh = FaceProcessor.from_pretrained(model_dir), FaceProcessor()
     settings = ("crop_scale", "crop_shift", "align_eyes", "tta_scales", "tta_flip")
@@ -187,6 +189,7 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
     select = training.get("select", "f1")
     selection = SELECTIONS[select][0]
     best = max(log, key=lambda row: selection_score(row, select)) if log else None
+    seconds = [float(row["epoch_seconds"]) for row in log if row.get("epoch_seconds")]
     source = (training.get("soup") or {}).get("out") or training.get("out")  # the folder the weights were written to
 
     def link(path: Path) -> str:
@@ -214,6 +217,12 @@ def render_card(model_dir: Path, out: Path, results: dict, card_dir: Path) -> Mo
         model_config=model_config,
         sides=[model_config["image_size"] // 2 ** k for k in range(len(model_config["channels"]) + 1)],
         flat=model_config["channels"][-1] * (model_config["image_size"] // 2 ** len(model_config["channels"])) ** 2,
+        reference=all(model_config.get(key, value) == value for key, value in ARCHITECTURE_DEFAULTS.items()
+                      if key not in ("channels", "hidden_size", "conv_dropout", "fc_dropout")),
+        architecture=describe(model_config),
+        weights_mb=(model_dir / WEIGHTS_NAME).stat().st_size / 1e6,
+        epoch_seconds=statistics.median(seconds) if seconds else None,
+        train_minutes=sum(seconds) / 60,
         copy=COPY,
         views_command=views_command(model_dir),
         copy_from=source if source and Path(source).resolve() != model_dir.resolve() else None,

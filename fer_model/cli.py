@@ -49,7 +49,7 @@ def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None
 def require_torch(what: str) -> None:
     """Exit 2 with one line where PyTorch is missing (the scripts that train or evaluate call this
     before importing it)."""
-    from .inference import torch_available
+    from .pipelines.inference import torch_available
 
     if not torch_available():
         print(f"error: {TorchMissingError(what)}", file=sys.stderr)

@@ -5,7 +5,7 @@ A model folder holds
     config.json               the network (FERNet's constructor arguments: labels, input size, variant)
     preprocessor_config.json  the input transform and the reading of the logits (FaceProcessor)
     model.safetensors         the weights, float32
-    model.onnx                the graph over those weights (fer_model.graph): onnxruntime and the page
+    model.onnx                the graph over those weights (fer_model.models.graph): onnxruntime and the page
     README.md                 the model card (evaluate.py writes the full one)
 
 This module owns every file name (one constant each), how a model is named (a shipped model's

@@ -2,7 +2,7 @@
 `fer-model export-web`, a folder any static web server can host.
 
 The browser runs the same two networks as Python: FERNet through the model folder's `model.onnx`
-(whose weights are the folder's model.safetensors, fer_model.graph) and YuNet through
+(whose weights are the folder's model.safetensors, fer_model.models.graph) and YuNet through
 `detector/face_detection_yunet_2023mar_dynamic.onnx`, the shipped detector's graph with its input
 dimensions made dynamic (`dynamic_yunet`; same weights, any input size, as OpenCV's
 FaceDetectorYN feeds it). The detector settings come from Python (`detector_settings`), the model's
@@ -16,8 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .detect import VIDEO_DETECT_SIDE, YUNET_FILE, YuNetFaceDetector
-from .folder import CARD_NAME, GRAPH_NAME, MODEL_FILES
+from .vision.detect import VIDEO_DETECT_SIDE, YUNET_FILE, YuNetFaceDetector
+from .folder import CARD_NAME, GRAPH_NAME, MODEL_FILES, SHIPPED_MODELS
 
 DYNAMIC_YUNET_FILE = YUNET_FILE.with_name("face_detection_yunet_2023mar_dynamic.onnx")
 PAGE = Path(__file__).resolve().parent / "page"  # the page's files, installed with the package
@@ -48,8 +48,8 @@ def _defaults(cls) -> dict:
 
 
 def tracker_settings() -> dict:
-    """The face tracker's defaults (fer_model.tracking.FaceTracker), for the page's own tracker."""
-    from .tracking import FaceTracker
+    """The face tracker's defaults (fer_model.vision.tracking.FaceTracker), for the page's own tracker."""
+    from .vision.tracking import FaceTracker
 
     defaults = _defaults(FaceTracker)
     return {"min_iou": defaults["min_iou"], "lost_frames": defaults["lost_frames"]}
@@ -58,7 +58,7 @@ def tracker_settings() -> dict:
 def detector_settings(max_side: int | None = None, retry_pad: float | None = None) -> dict:
     """What the page's detector does as :class:`YuNetFaceDetector` does with its defaults, or with
     `max_side` and `retry_pad` given: the page reads these instead of copies of the numbers."""
-    from .detect import MIN_FACE_SIDE, NMS_IOU, TILE_ASPECT
+    from .vision.detect import MIN_FACE_SIDE, NMS_IOU, TILE_ASPECT
 
     defaults = _defaults(YuNetFaceDetector)
     return {"score_threshold": defaults["score_threshold"], "nms_threshold": defaults["nms_threshold"],
@@ -68,7 +68,7 @@ def detector_settings(max_side: int | None = None, retry_pad: float | None = Non
 
 
 # The in-browser pipeline's files under page/ and what each model folder gives the page.
-SCRIPTS = ("fer/pipeline.js", "fer/inference.js", "fer/worker.js", "fer/client.js", "fer/draw.js")
+SCRIPTS = ("fer/preprocess.js", "fer/detect.js", "fer/processor.js", "fer/tracking.js", "fer/inference.js", "fer/worker.js", "fer/client.js", "fer/draw.js", "fer/camera.js")
 VENDOR = "vendor/onnxruntime-web"
 VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE", "VERSION")
 
@@ -83,7 +83,7 @@ def runs_in_browser(folder: str | os.PathLike) -> bool:
 def browser_limits(folder: str | os.PathLike) -> list[str]:
     """What of a model folder's processor the page cannot do (there the server path runs): the
     page has no eye levelling."""
-    from .processor import FaceProcessor
+    from .processing.processor import FaceProcessor
 
     return ["align_eyes (eye levelling)"] if FaceProcessor.from_pretrained(folder).align_eyes else []
 
@@ -92,7 +92,7 @@ def processor_settings(folder: str | os.PathLike) -> dict:
     """The processor's settings as the page receives them: FaceProcessor.to_dict() of the loaded
     folder, every default resolved by Python (a folder saved before a key existed reads the same
     in the page as in Python)."""
-    from .processor import FaceProcessor
+    from .processing.processor import FaceProcessor
 
     return FaceProcessor.from_pretrained(folder).to_dict()
 
@@ -113,14 +113,16 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
     """What the page's worker loads (page/fer/worker.js): onnxruntime-web, YuNet's dynamic graph,
     each model folder that runs in the browser, and the detector settings of the webcam and of
     photos, with `url(path)` giving the address the page fetches a local path from."""
-    from .render import FACE_COLOURS
+    from .vision.render import FACE_COLOURS, MAX_FACES
 
     vendor = page / VENDOR
     folders = {name: Path(folder) for name, folder in models.items() if runs_in_browser(folder)}
     return {
         "worker": url(page / "fer" / "worker.js"), "client": url(page / "fer" / "client.js"),
-        "draw": url(page / "fer" / "draw.js"),
+        "draw": url(page / "fer" / "draw.js"), "camera": url(page / "fer" / "camera.js"),
         "colours": [list(colour) for colour in FACE_COLOURS],
+        "priorLabels": PRIOR_LABELS, "smoothing": SMOOTHING, "smoothingMax": SMOOTHING_MAX, "maxFaces": MAX_FACES,
+        "descriptions": {name: SHIPPED_MODELS[name] for name in models if name in SHIPPED_MODELS},
         "assets": {
             "vendor": url(vendor) + "/",
             "version": content_version(*(vendor / name for name in VENDOR_FILES[:3])),
@@ -135,6 +137,10 @@ def browser_assets(models: dict[str, str | os.PathLike], url: "callable", page: 
     }
 
 
+# What the page shows, handed over with the assets (the page retypes none of it).
+PRIOR_LABELS = {"trained": "As trained", "balanced": "Balanced", "everyday": "Everyday"}
+SMOOTHING = 0.6  # default weight of the past in the live bars' moving average
+SMOOTHING_MAX = 0.9  # the slider's largest weight (the app clamps what a page sends to it)
 WEBCAM_PRIOR = "balanced"  # someone in front of a camera shows each expression on purpose (app.py's default too)
 WEBCAM_WIDTH = 640  # pixels wide the page reads camera frames at
 

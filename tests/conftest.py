@@ -51,7 +51,7 @@ def fer_data(fer_csv, fer_cache):
 
 @pytest.fixture(scope="session")
 def ferplus_csv() -> Path:
-    from fer_model.ferplus import default_ferplus_path
+    from fer_model.data.ferplus import default_ferplus_path
 
     path = default_ferplus_path()
     if path is None:
@@ -62,7 +62,7 @@ def ferplus_csv() -> Path:
 @pytest.fixture(scope="session")
 def ferplus_data(fer_data, ferplus_csv):
     """All of FER-2013 with the FER+ crowd votes attached."""
-    from fer_model.ferplus import load_ferplus
+    from fer_model.data.ferplus import load_ferplus
 
     return load_ferplus(ferplus_csv, fer_data)
 
@@ -109,7 +109,7 @@ def untrained_model(tmp_path_factory) -> Path:
 
     from fer_model import FERNet
 
-    from fer_model.processor import FaceProcessor
+    from fer_model.processing.processor import FaceProcessor
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("untrained") / "model"

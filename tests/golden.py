@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fer_model import EXAMPLES, SHIPPED_MODELS, EmotionRecognizer  # noqa: E402
-from fer_model.batch import frame_recognizer  # noqa: E402
+from fer_model.pipelines.batch import frame_recognizer  # noqa: E402
 from fer_model.folder import CHECKOUT  # noqa: E402
-from fer_model.preprocess import load_image, to_rgb  # noqa: E402
+from fer_model.processing.preprocess import load_image, to_rgb  # noqa: E402
 from fer_model.folder import resolve_model  # noqa: E402
-from fer_model.tracking import FaceTracker  # noqa: E402
+from fer_model.vision.tracking import FaceTracker  # noqa: E402
 from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings, tracker_settings  # noqa: E402
 
 WILD = CHECKOUT.parent / "shared" / "wild_faces"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from fer_model import FERNet, ModelLoadError
-from fer_model.architecture import ARCHITECTURE_DEFAULTS, check_architecture, describe
-from fer_model.saliency import grad_cam
+from fer_model.models.architecture import ARCHITECTURE_DEFAULTS, check_architecture, describe
+from fer_model.models.saliency import grad_cam
 from fer_model.folder import resolve_model
 
 COMPACT = dict(channels=[32, 64, 128, 256], conv="separable", convs_per_block=2, stem=32, activation="leaky_relu",

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fer_model.augment import AugmentConfig, AugmentParams, affine_matrices, augment_batch, sample_params
+from fer_model.training.augment import AugmentConfig, AugmentParams, affine_matrices, augment_batch, sample_params
 
 N = 20_000
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from fer_model import FER2013_LABELS
 from fer_model.__main__ import main
-from fer_model.batch import FIXED_COLUMNS
+from fer_model.pipelines.batch import FIXED_COLUMNS
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT, ROOT
 

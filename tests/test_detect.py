@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from fer_model import DetectorError, EmotionRecognizer, YuNetFaceDetector, load_image, to_grayscale
-from fer_model.detect import YUNET_FILE, YUNET_SHA256, Box, file_sha256
-from fer_model.preprocess import crop_face, eye_angle, to_rgb
-from fer_model.processor import FaceProcessor
+from fer_model.vision.detect import YUNET_FILE, YUNET_SHA256, Box, file_sha256
+from fer_model.processing.preprocess import crop_face, eye_angle, to_rgb
+from fer_model.processing.processor import FaceProcessor
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
@@ -72,7 +72,7 @@ def test_real_fer2013_rows_are_found_and_the_second_look_finds_more(fer_data):
 
 
 def test_finds_a_face_in_nearly_every_wild_faces_photo(detector):
-    from fer_model.data import default_wild_path
+    from fer_model.data.fer2013 import default_wild_path
 
     folder = default_wild_path()
     if folder is None:

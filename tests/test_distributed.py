@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from fer_model import EmotionRecognizer
-from fer_model.batch import BatchPredictor, collect_inputs, frame_recognizer, run
-from fer_model.distributed import plan, run_on_ray
+from fer_model.pipelines.batch import BatchPredictor, collect_inputs, frame_recognizer, run
+from fer_model.pipelines.distributed import plan, run_on_ray
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 from test_batch import write_clip

@@ -14,10 +14,10 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 
 from fer_model import FERNet
-from fer_model.evaluation import classification_metrics, expected_calibration_error, fit_temperature
-from fer_model import hub
+from fer_model.evaluation.metrics import classification_metrics, expected_calibration_error, fit_temperature
+from fer_model.models import hub
 from fer_model.__main__ import main as console_main
-from fer_model.processor import FaceProcessor, update_processor
+from fer_model.processing.processor import FaceProcessor, update_processor
 
 NAMES = ["a", "b", "c"]
 
@@ -156,7 +156,7 @@ def test_both_benchmarks_and_every_prior_are_measured(evaluated):
 
 
 def _has_majority(line: str) -> bool:
-    from fer_model.ferplus import vote_targets
+    from fer_model.data.ferplus import vote_targets
 
     counts = [int(v) for v in line.strip().split(",")[2:]]
     return vote_targets(np.array([counts]))[1][0] >= 0
@@ -339,7 +339,7 @@ def _copy_of_the_evaluated_model(evaluated, folder):
 
 @pytest.mark.slow
 def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
-    from fer_model import card
+    from fer_model.evaluation import card
 
     folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "soup")
     record["soup"] = {"models": ["shelf/x", str(folder)], "weights": [0.25, 0.75], "batchnorm_rows": 1234,
@@ -354,7 +354,7 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
 
 @pytest.mark.slow
 def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evaluated, tmp_path):
-    from fer_model import card
+    from fer_model.evaluation import card
 
     folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "student")
     assert record["random_streams"]
@@ -374,7 +374,7 @@ def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evalu
 
 @pytest.mark.slow
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
-    from fer_model import card
+    from fer_model.evaluation import card
 
     tmp, _ = evaluated
     written = (tmp / "model" / "README.md").read_text()

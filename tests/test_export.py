@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from fer_model import EmotionRecognizer, FERNet, ModelLoadError
-from fer_model.export import export_onnx
+from fer_model.models.export import export_onnx
 from fer_model.folder import GRAPH_NAME as ONNX_NAME
-from fer_model.onnx_runtime import OnnxNetwork
-from fer_model.inference import load_pretrained, predict_logits
+from fer_model.models.onnx_runtime import OnnxNetwork
+from fer_model.pipelines.inference import load_pretrained, predict_logits
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID, CAT
 
@@ -80,7 +80,7 @@ def test_the_export_and_predict_commands(tmp_path, capsys):
 def test_the_torch_free_runtime_gives_the_pytorch_results_on_photos_and_fer_faces(fer_data):
     """The onnx backend (what an install without PyTorch runs) against the torch one: wild_faces
     photos where ../shared has them, FER-2013 PublicTest faces, the examples; both shipped models."""
-    from fer_model.data import default_wild_path
+    from fer_model.data.fer2013 import default_wild_path
 
     wild = default_wild_path()
     photos = sorted(wild.glob("*.jpg"))[::50] if wild else []

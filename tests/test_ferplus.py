@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fer_model import DataError, FER2013_LABELS, FERNet
-from fer_model.ferplus import VOTE_COLUMNS, data_audit, everyday_prior, load_ferplus, vote_targets
-from fer_model.processor import FaceProcessor
+from fer_model.data.ferplus import VOTE_COLUMNS, data_audit, everyday_prior, load_ferplus, vote_targets
+from fer_model.processing.processor import FaceProcessor
 
 
 def _votes(**counts) -> np.ndarray:
@@ -115,7 +115,8 @@ def test_train_learns_from_the_votes_and_records_both_benchmarks(tmp_path, fer_c
 
 
 def test_mixed_targets_weigh_the_label_and_the_votes(ferplus_data):
-    from fer_model import targets, train_config
+    from fer_model.training import targets
+    from fer_model.training import config as train_config
 
     rows = ferplus_data.split("Training", 50)
     config = train_config.parse_args(["--crowd-weight", "0.25", "--ferplus", "votes.csv", "--data", "x.csv"])

@@ -13,8 +13,8 @@ import torch
 
 from fer_model import EXAMPLES, EmotionRecognizer, FERNet, ModelLoadError
 from fer_model.folder import GRAPH_NAME, PROCESSOR_NAME, SHIPPED_MODELS, resolve_model
-from fer_model.inference import load_pretrained
-from fer_model.processor import FaceProcessor
+from fer_model.pipelines.inference import load_pretrained
+from fer_model.processing.processor import FaceProcessor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,10 +13,10 @@ import torch
 
 from conftest import ASTRONAUT
 from fer_model import SHIPPED_MODELS, EmotionRecognizer, FERNet
-from fer_model.detect import YUNET_FILE
+from fer_model.vision.detect import YUNET_FILE
 from fer_model.errors import ModelLoadError
-from fer_model.graph import GRAPH_NAME, build_graph, safetensors_layout, write_graph
-from fer_model.inference import load_pretrained
+from fer_model.models.graph import GRAPH_NAME, build_graph, safetensors_layout, write_graph
+from fer_model.pipelines.inference import load_pretrained
 from fer_model.folder import resolve_model
 from fer_model.web import DYNAMIC_YUNET_FILE, PAGE, VENDOR as VENDOR_FOLDER, dynamic_yunet
 

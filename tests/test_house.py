@@ -1,5 +1,5 @@
-"""The package's shape: no import circle (imports inside functions counted), and `import fer_model`
-loads neither pandas nor torch."""
+"""The package's shape: no import circle (imports inside functions counted), no import from a
+lower floor to a higher one, and `import fer_model` loads neither pandas nor torch."""
 
 import ast
 import subprocess
@@ -57,6 +57,33 @@ def test_no_import_circle():
         if name not in state:
             visit(name, [name])
     assert not circles, circles[:3]
+
+
+# The floors, lowest first (README: the layout); a module imports only from its own floor or lower.
+FLOORS = [
+    ("fer_model.errors", "fer_model.folder", "fer_model.labels", "fer_model.prediction"),
+    ("fer_model.processing", "fer_model.vision"),
+    ("fer_model.data", "fer_model.models"),
+    ("fer_model.pipelines",),
+    ("fer_model.evaluation",),
+    ("fer_model.training",),
+    ("fer_model.cli", "fer_model.card", "fer_model.web", "fer_model.app", "fer_model.__main__", "fer_model"),
+]
+
+
+def floor(module: str) -> int:
+    matches = [(len(prefix), level) for level, prefixes in enumerate(FLOORS) for prefix in prefixes
+               if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is on no floor"
+    return max(matches)[1]
+
+
+def test_no_import_from_a_lower_floor_to_a_higher_one():
+    paths = list(PACKAGE.rglob("*.py"))
+    modules = {_module_name(path) for path in paths}
+    upward = [f"{_module_name(path)} -> {target}" for path in paths if path.name != "__init__.py"
+              for target in _imports(path, modules) if floor(target) > floor(_module_name(path))]
+    assert not upward, upward
 
 
 def test_importing_the_package_loads_neither_pandas_nor_torch():

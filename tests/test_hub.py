@@ -14,7 +14,7 @@ from huggingface_hub.errors import EntryNotFoundError
 from huggingface_hub.utils import filter_repo_objects
 
 from fer_model import EmotionRecognizer, FERNet, ModelLoadError
-import fer_model.model
+import fer_model.models.fernet
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def hub(tmp_path, monkeypatch) -> Path:
 
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
-    for module in (huggingface_hub, huggingface_hub.hub_mixin, fer_model.model):
+    for module in (huggingface_hub, huggingface_hub.hub_mixin, fer_model.models.fernet):
         monkeypatch.setattr(module, "hf_hub_download", download)
     return root
 
@@ -67,7 +67,7 @@ def test_a_pushed_recognizer_keeps_its_processor(hub):
 @pytest.mark.parametrize("how", ["push_to_hub", "save_pretrained(push_to_hub=True)", "recognizer", "fer-model push"])
 def test_every_way_to_publish_predicts_as_its_source(hub, tmp_path, how):
     from fer_model import EXAMPLES
-    from fer_model.hub import push
+    from fer_model.models.hub import push
 
     source = EmotionRecognizer.from_pretrained("fernet-ferplus", backend="torch")
     if how == "push_to_hub":

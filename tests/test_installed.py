@@ -48,7 +48,7 @@ def test_the_page_is_installed_inside_the_package(installed):
                           text=True, cwd=work, timeout=120)
     page = Path(done.stdout.strip())
     assert "site-packages" in str(page), done.stderr
-    for name in ("webcam.html", "webcam.js", "standalone.html", "fer/worker.js", "fer/pipeline.js",
+    for name in ("webcam.html", "webcam.js", "standalone.html", "fer/worker.js", "fer/processor.js",
                  "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm"):
         assert (page / name).is_file(), name
 

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from fer_model import FER2013_LABELS, FacePrediction
-from fer_model.render import annotate, face_colour, probability_bars
-from fer_model.tracking import FaceTracker
+from fer_model.vision.render import annotate, face_colour, probability_bars
+from fer_model.vision.tracking import FaceTracker
 
 from conftest import ASTRONAUT, ASTRONAUT_GRID
 

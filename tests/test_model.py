@@ -115,7 +115,7 @@ def test_failed_save_keeps_the_previous_files(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr("fer_model.model.save_file", crash)
+    monkeypatch.setattr("fer_model.models.fernet.save_file", crash)
     with torch.no_grad():
         model.head[5].bias.add_(1)
     with pytest.raises(KeyboardInterrupt):

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from fer_model import EmotionRecognizer, FaceProcessor, FERNet, ImageError, load_image, to_grayscale
-from fer_model.preprocess import MAX_IMAGE_PIXELS
+from fer_model.processing.preprocess import MAX_IMAGE_PIXELS
 
 from conftest import ASTRONAUT
 
@@ -124,7 +124,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 @pytest.mark.parametrize("mode", ["I;16", "RGBA", "P", "CMYK", "L"])
 def test_display_rgb_matches_the_grayscale_the_model_sees(mode):
-    from fer_model.preprocess import to_rgb
+    from fer_model.processing.preprocess import to_rgb
 
     base = Image.open(ASTRONAUT).convert("RGB").resize((64, 64))
     image = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257) if mode == "I;16" else base.convert(mode)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from fer_model import DEFAULT_MODEL, EmotionRecognizer, FERNet, ModelLoadError
-from fer_model.inference import load_pretrained, predict_crops, predict_logits
-from fer_model.processor import FaceProcessor, ProcessorError, parse_prior, update_processor
-from fer_model.targets import training_prior
+from fer_model.pipelines.inference import load_pretrained, predict_crops, predict_logits
+from fer_model.processing.processor import FaceProcessor, ProcessorError, parse_prior, update_processor
+from fer_model.training.targets import training_prior
 
 from conftest import ASTRONAUT
 

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from fer_model import EmotionRecognizer, FERNet, load_image, to_grayscale
-from fer_model.augment import AugmentConfig, augment_batch, gaussian_blur, round_trip, sample_params
-from fer_model.inference import predict_crops
-from fer_model.processor import FaceProcessor, ProcessorError, update_processor
-from fer_model.preprocess import crop_face, face_views
-from fer_model.robustness import PERTURBATIONS, perturb, robustness_table
+from fer_model.training.augment import AugmentConfig, augment_batch, gaussian_blur, round_trip, sample_params
+from fer_model.pipelines.inference import predict_crops
+from fer_model.processing.processor import FaceProcessor, ProcessorError, update_processor
+from fer_model.processing.preprocess import crop_face, face_views
+from fer_model.evaluation.robustness import PERTURBATIONS, perturb, robustness_table
 
 from conftest import ASTRONAUT
 

@@ -7,9 +7,9 @@ import pytest
 from huggingface_hub import ModelCard
 
 from fer_model import DEFAULT_MODEL, DEFAULT_MODEL_NAME, SHIPPED_MODELS, EmotionRecognizer, FERNet, resolve_model
-from fer_model.evaluation import classification_metrics
-from fer_model.inference import load_pretrained, predict_logits
-from fer_model.processor import FaceProcessor
+from fer_model.evaluation.metrics import classification_metrics
+from fer_model.pipelines.inference import load_pretrained, predict_logits
+from fer_model.processing.processor import FaceProcessor
 
 from conftest import ASTRONAUT, ROOT
 
@@ -104,7 +104,7 @@ def test_no_shipped_or_pushed_file_holds_a_path_of_the_machine_that_made_it():
     import re
 
     from fer_model.folder import CHECKOUT
-    from fer_model.hub import UPLOAD_PATTERNS
+    from fer_model.models.hub import UPLOAD_PATTERNS
     from fer_model.folder import PRETRAINED
 
     machine = re.compile(r'"(/(?:home|root|work|tmp|Users|var|opt|mnt|data)/[^"]*)"|[A-Z]:\\\\')

@@ -9,7 +9,7 @@ import torch
 
 import soup
 from fer_model import FERNet, ModelLoadError
-from fer_model.processor import FaceProcessor
+from fer_model.processing.processor import FaceProcessor
 
 
 def _model(seed: int, **config) -> FERNet:

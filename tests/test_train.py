@@ -16,10 +16,13 @@ from fer_model.folder import portable
 import torch
 
 import train
-from fer_model import FERNet, load_fer2013, targets, train_config, training
+from fer_model import FERNet, load_fer2013
+from fer_model.training import targets
+from fer_model.training import config as train_config
+from fer_model.training import loop as training
 from fer_model.errors import ModelLoadError, ResumeError
-from fer_model.inference import load_pretrained, predict_logits
-from fer_model.records import teacher_records
+from fer_model.pipelines.inference import load_pretrained, predict_logits
+from fer_model.training.records import teacher_records
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = {"config.json", "model.safetensors", "README.md", "training_config.json", "log.csv", "curves.png", "checkpoint.pt"}
@@ -166,7 +169,7 @@ def test_two_process_ddp_on_cpu(small_csv, tmp_path):
 
 
 def test_a_checkpoint_write_that_dies_leaves_the_last_good_one(tmp_path, monkeypatch):
-    from fer_model.model import atomic_write
+    from fer_model.models.fernet import atomic_write
 
     target = tmp_path / "checkpoint.pt"
     atomic_write(target, lambda path: torch.save({"epoch": 3}, path))

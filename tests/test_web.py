@@ -170,7 +170,7 @@ def test_the_page_receives_the_processor_python_resolved(tmp_path):
     the page gets FaceProcessor.to_dict() of the loaded folder, never the raw file."""
     import json
 
-    from fer_model.processor import FaceProcessor
+    from fer_model.processing.processor import FaceProcessor
     from fer_model.web import browser_assets, runs_in_browser
 
     folder = tmp_path / "older"
@@ -187,7 +187,7 @@ def test_the_page_receives_the_processor_python_resolved(tmp_path):
 
 def test_a_folder_with_eye_levelling_runs_on_the_server_path(tmp_path):
     from fer_model.errors import ModelLoadError
-    from fer_model.processor import FaceProcessor
+    from fer_model.processing.processor import FaceProcessor
     from fer_model.web import browser_assets, runs_in_browser
 
     folder = tmp_path / "levelled"
@@ -211,3 +211,24 @@ def test_the_space_requirements_are_read_without_tomllib(monkeypatch):
     assert any(line.startswith("gradio") for line in expected) and not any(line.startswith("torch") for line in expected)
     monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` now raises ImportError
     assert space_requirements() == expected
+
+
+def test_the_page_retypes_no_number_or_name_python_owns(tmp_path):
+    """Prior labels, the smoothing default and its maximum, the faces with bars, the models'
+    descriptions, the tracker's and detector's settings: the page receives them from Python."""
+    import re
+
+    from fer_model.vision.render import MAX_FACES
+    from fer_model.web import PAGE, PRIOR_LABELS, SMOOTHING, SMOOTHING_MAX, browser_assets
+
+    assets = browser_assets({"fernet-ferplus": resolve_model("fernet-ferplus")}, str)
+    assert (assets["priorLabels"], assets["smoothing"], assets["smoothingMax"], assets["maxFaces"]) == \
+        (PRIOR_LABELS, SMOOTHING, SMOOTHING_MAX, MAX_FACES)
+    assert assets["descriptions"]["fernet-ferplus"] == SHIPPED_MODELS["fernet-ferplus"]
+    text = "\n".join(path.read_text() for path in PAGE.rglob("*") if path.suffix in (".js", ".html")
+                     and "vendor" not in path.parts)
+    for label in PRIOR_LABELS.values():
+        assert label not in text, label
+    assert not re.search(r"max=\"0\.\d+\"|value=\"0\.6\"|maxFaces = \d|lost_?frames\s*=\s*\d|min_?iou\s*=\s*0", text)
+    for description in SHIPPED_MODELS.values():
+        assert description not in text

@@ -1,30 +1,30 @@
 // The static page of `fer-model export-web` (standalone.html): settings.json names the runtime, the
 // detector and the models (fer_model.web.browser_assets); the worker does the rest.
 import {Engine} from './fer/client.js';
+import {FramePacer, nextCameraFrame} from './fer/camera.js';
 import {drawBars, drawFrame} from './fer/draw.js';
 
 const $ = selector => document.querySelector(selector);
 const video = $('video'), button = $('button.start'), keep = $('input.keep'), prior = $('select.prior');
 const model = $('select.model'), where = $('.where'), status = $('.status');
 const liveCanvas = $('.live-canvas'), barsCanvas = $('.bars-canvas'), drop = $('.drop'), photo = $('input.photo');
-const PRIOR_LABELS = {trained: 'As trained', balanced: 'Balanced', everyday: 'Everyday'};
-let engine = null, settings = null, camera = null, running = false, runs = 0, busy = false;
+let engine = null, settings = null, camera = null, running = false, runs = 0;
+const pacer = new FramePacer();  // the same camera loop as the app's Webcam tab (fer/camera.js)
 
 const url = path => new URL(path, document.baseURI).href;
 const say = text => { status.textContent = text; };
 
 function show(answer, mirror) {
   drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, settings.colours, mirror);
-  drawBars(barsCanvas, answer.faces, answer.labels, settings.colours);
+  drawBars(barsCanvas, answer.faces, answer.labels, settings.colours, settings.maxFaces);
   liveCanvas.classList.add('drawn');
   barsCanvas.classList.add('drawn');
-  answer.bitmap.close();
 }
 
 async function describe() {
   const answer = await engine.describe(model.value);
   const chosen = prior.value || settings.webcamPrior;
-  prior.innerHTML = answer.priors.map(name => `<option value="${name}">${PRIOR_LABELS[name] || name}</option>`).join('');
+  prior.innerHTML = answer.priors.map(name => `<option value="${name}">${settings.priorLabels[name] || name}</option>`).join('');
   prior.value = answer.priors.includes(chosen) ? chosen : answer.priors[0];
 }
 
@@ -41,13 +41,15 @@ async function start() {
   const run = ++runs;
   button.textContent = 'Stop';
   while (running && run === runs) {
-    await new Promise(resolve => video.requestVideoFrameCallback ? video.requestVideoFrameCallback(resolve) : setTimeout(resolve, 33));
-    if (busy || !video.videoWidth) continue;
-    busy = true;
-    engine.frame(video, {width: settings.width, model: model.value, prior: prior.value, keep: Number(keep.value)})
-      .then(answer => { if (running && run === runs) show(answer, true); else answer.bitmap.close(); say(''); })
-      .catch(error => say(`This frame could not be read: ${error.message}`))
-      .finally(() => { busy = false; });
+    await nextCameraFrame(video);
+    if (!running || run !== runs || !video.videoWidth) continue;
+    const options = {width: settings.width, model: model.value, prior: prior.value, keep: Number(keep.value)};
+    pacer.offer(engine, video, options, answer => {
+      if (!(running && run === runs)) return false;
+      show(answer, true);
+      say('');
+      return true;
+    }).catch(error => say(`This frame could not be read: ${error.message}`));
   }
 }
 
@@ -64,6 +66,7 @@ async function readPhoto(file) {
   try {
     const answer = await engine.photo(file, {model: model.value, prior: prior.value});
     show(answer, false);
+    answer.bitmap.close();
     const found = answer.faces.filter(face => face.faceFound).length;
     say(found ? `${found} face${found > 1 ? 's' : ''} found.` : 'No face found: the whole image was read as one face.');
   } catch (error) {
@@ -73,7 +76,11 @@ async function readPhoto(file) {
 
 async function main() {
   settings = await (await fetch(url('settings.json'))).json();
-  model.innerHTML = Object.keys(settings.assets.models).map(name => `<option value="${name}">${name}</option>`).join('');
+  model.innerHTML = Object.keys(settings.assets.models).map(name =>
+    `<option value="${name}" title="${settings.descriptions[name] || ''}">${name}</option>`).join('');
+  keep.max = settings.smoothingMax;  // the slider as Python sets it (fer_model.web)
+  keep.value = settings.smoothing;
+  $('.keep-value').textContent = Number(keep.value).toFixed(1);
   engine = await Engine.start(settings, url);
   engine.onfailure = reason => {  // a static page has no server to fall back to: say so, and stop
     stop();

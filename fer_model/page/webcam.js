@@ -43,15 +43,8 @@ let engine = null;  // the in-browser pipeline (page/fer/client.js) once it has 
 let draw = null;  // page/fer/draw.js
 let engineFailure = browser ? null : 'this app serves no in-browser pipeline';
 let engineLoading = null;
-// Frames with the worker: one being read and at most one waiting. A camera frame is sent while
-// another is being read only when that one is due within half a frame interval (by the worker's
-// recent time per frame), so the worker seldom idles and no frame waits long: the rate of two in
-// flight with close to the lag of one.
-let withWorker = 0;
-let readSince = 0;  // when the frame being read was sent
-let frameMs = 30;  // the worker's recent time per frame, answer to answer (moving average)
-let drawnFrame = 0, sentFrame = 0;
-const CAMERA_INTERVAL = 1000 / 30;
+let cameraLoop = null;  // page/fer/camera.js: the camera loop shared with the static page
+let pacer = null;  // its FramePacer: when a frame goes to the worker
 
 keep.addEventListener('input', () => { keepValue.textContent = Number(keep.value).toFixed(1); });
 
@@ -64,7 +57,10 @@ function assetUrl(path) {
 }
 
 async function loadEngine() {
-  const [client, drawing] = await Promise.all([import(assetUrl(browser.client)), import(assetUrl(browser.draw))]);
+  const [client, drawing, loop] = await Promise.all([import(assetUrl(browser.client)), import(assetUrl(browser.draw)),
+                                                     import(assetUrl(browser.camera))]);
+  cameraLoop = loop;
+  pacer = new loop.FramePacer();
   engine = await client.Engine.start(browser, assetUrl);
   engine.onfailure = reason => { engineFailure = reason; showWhere(); };  // the server path takes over
   draw = drawing;
@@ -95,13 +91,8 @@ function showWhere() {
 }
 
 function nextCameraFrame() {
-  // Resolves when the camera shows a frame not sent yet (or after 100 ms where the browser
-  // cannot tell), so the same picture is never sent twice.
-  return new Promise(resolve => {
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
-    else setTimeout(resolve, 33);
-    setTimeout(resolve, 100);
-  });
+  if (cameraLoop) return cameraLoop.nextCameraFrame(video);
+  return new Promise(resolve => setTimeout(resolve, 33));  // the server path alone: no loop module loaded
 }
 
 function stop(message) {
@@ -146,32 +137,20 @@ async function start() {
 }
 
 async function browserFrame(run) {
-  const now = performance.now();
-  if (withWorker >= 2 || (withWorker === 1 && frameMs - (now - readSince) > CAMERA_INTERVAL / 2)) return;
-  if (withWorker === 0) readSince = now;
-  withWorker++;
-  const number = ++sentFrame;
+  const options = {width, model: model.value, prior: prior.value, keep: Number(keep.value)};
   try {
-    const t0 = performance.now();
-    const answer = await engine.frame(video, {width, model: model.value, prior: prior.value, keep: Number(keep.value)});
-    if (answer.type === 'skipped') return;
-    const done = performance.now();
-    frameMs = 0.8 * frameMs + 0.2 * (done - Math.max(readSince, t0));
-    readSince = done;  // the waiting frame, if any, is being read from now
-    if (running && run === runs && inBrowser() && number > drawnFrame) {
-      drawnFrame = number;
+    await pacer.offer(engine, video, options, answer => {
+      if (!(running && run === runs && inBrowser())) return false;
       draw.drawFrame(liveCanvas, answer.bitmap, answer.faces, answer.labels, browser.colours, true);
-      draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours);
+      draw.drawBars(barsCanvas, answer.faces, answer.labels, browser.colours, browser.maxFaces);
       liveCanvas.classList.add('drawn');
       barsCanvas.classList.add('drawn');
       if (status.textContent) say('');
-    }
-    answer.bitmap.close();
+      return true;
+    });
   } catch (error) {
     engineFailure = error.message;  // from now on the server path, and the line says why
     showWhere();
-  } finally {
-    withWorker--;
   }
 }
 

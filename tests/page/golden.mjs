@@ -5,7 +5,9 @@
 // the same top label (for at least 99% of faces: a face whose two best labels are within a
 // rounding error of each other may go either way).
 import {Recognizer} from '../../fer_model/page/fer/inference.js';
-import {FaceTracker, argmax, probabilities, toGray} from '../../fer_model/page/fer/pipeline.js';
+import {toGray} from '../../fer_model/page/fer/preprocess.js';
+import {argmax, probabilities} from '../../fer_model/page/fer/processor.js';
+import {FaceTracker} from '../../fer_model/page/fer/tracking.js';
 
 export const TOLERANCE = {box: 1, pixel: 1, probability: 1e-3, labels: 0.99};
 

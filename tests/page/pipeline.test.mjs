@@ -8,7 +8,8 @@ import test from 'node:test';
 import {fileURLToPath} from 'node:url';
 
 import * as ort from '../../fer_model/page/vendor/onnxruntime-web/ort.wasm.min.mjs';
-import {FaceTracker, cropFace, pyRound, resizeBilinear} from '../../fer_model/page/fer/pipeline.js';
+import {cropFace, pyRound, resizeBilinear} from '../../fer_model/page/fer/preprocess.js';
+import {FaceTracker} from '../../fer_model/page/fer/tracking.js';
 import {checkGolden, compare, failures} from './golden.mjs';
 
 ort.env.wasm.numThreads = 1;

@@ -1,4 +1,4 @@
-// Drawing the page's results: the frame with numbered boxes and labels (as fer_model.render.annotate
+// Drawing the page's results: the frame with numbered boxes and labels (as fer_model.vision.render.annotate
 // draws them), and a panel of every label's probability per face (render.probability_bars).
 
 /** `colours`: one [r, g, b] per face number, from Python (render.FACE_COLOURS). */
@@ -39,7 +39,7 @@ export function drawFrame(canvas, bitmap, faces, labels, colours, mirror = false
 
 /** One block per face (at most `maxFaces`): its number in its colour, then every label with a bar
  * and a percentage, in the model's label order. A frame without a face says so. */
-export function drawBars(canvas, faces, labels, colours, maxFaces = 6) {
+export function drawBars(canvas, faces, labels, colours, maxFaces) {
   const shown = faces.filter(face => face.faceFound).slice(0, maxFaces);
   const row = 20, block = (labels.length + 1) * row + 8, width = 380;
   canvas.width = width;

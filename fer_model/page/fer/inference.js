@@ -1,9 +1,8 @@
 // The two networks of the pipeline on onnxruntime-web: YuNet finds the faces, FERNet reads them.
 // The same calls run in the page's Web Worker (worker.js) and under Node's test runner.
-import {
-  argmax, byArea, clip, cropPixels, decodeYunet, faceViews, mergeTiles, moveBox, normalize, padReplicate, priorNames,
-  probabilities, pyRound, resizeArea, searchSize, searchTiles, toBoxes, toGray, toRgb, wholeViews, yunetInput,
-} from './pipeline.js';
+import {byArea, clip, decodeYunet, mergeTiles, moveBox, searchSize, searchTiles, toBoxes, yunetInput} from './detect.js';
+import {cropPixels, padReplicate, pyRound, resizeArea, toGray, toRgb} from './preprocess.js';
+import {argmax, faceViews, normalize, priorNames, probabilities, wholeViews} from './processor.js';
 
 /** The files a model needs, fetched from a folder URL: config.json, model.onnx and the
  * model.safetensors its tensors point into; and the processor's settings: `resolved` where given

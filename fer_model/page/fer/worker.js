@@ -8,7 +8,7 @@
 // and out: {type: 'ready'}, {type: 'model', name, labels, priors, prior}, {type: 'result', id, bitmap,
 // faces, ms}, {type: 'skipped', id} (a frame superseded by a newer one) or {type: 'error', id, message}.
 import {Recognizer, fetchModel} from './inference.js';
-import {FaceTracker} from './pipeline.js';
+import {FaceTracker} from './tracking.js';
 
 const CACHE = 'fer_model-assets-v1';  // asset URLs carry their content's hash, so entries never go stale
 let ort = null, assets = null, yunet = null, tracker = null, trackedModel = null;

@@ -1,0 +1,1 @@
+"""Measuring a model: metrics, calibration, robustness, and the model card."""

@@ -1,0 +1,1 @@
+"""Finding faces (YuNet, boxes), following them across frames, and drawing the results."""
