@@ -24,6 +24,7 @@ from pathlib import Path
 from .vision.detect import VIDEO_DETECT_SIDE
 from .cli import run as run_cli
 from .errors import DEBUG_HELP
+from .folder import DEFAULT_MODEL_NAME, SHIPPED_MODELS
 from .processing.processor import parse_prior
 
 
@@ -65,8 +66,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     predict.add_argument("--video-detect-side", type=int, default=VIDEO_DETECT_SIDE,
                          help="video frames are searched for faces at this longer side (default: %(default)s, "
                               "which finds faces of about 20 px and more in a 640x480 frame; raise it for smaller ones)")
-    predict.add_argument("--model", help="a shipped model's short name (fernet-ferplus, fernet-fer2013), a model folder "
-                                          "or a Hub id (default: fernet-ferplus)")
+    predict.add_argument("--model", help=f"a shipped model's short name ({', '.join(SHIPPED_MODELS)}), a model folder "
+                                          f"or a Hub id (default: {DEFAULT_MODEL_NAME})")
     predict.add_argument("--prior", type=parse_prior, metavar="PRIOR",
                          help="class prior assumed for the faces: trained, balanced, everyday, or one probability "
                               "per label, comma-separated (default: the model's, from preprocessor_config.json)")
@@ -93,7 +94,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "of its config.json, preprocessor_config.json, weights and card: a complete model folder that "
                     "EmotionRecognizer.from_pretrained(OUT, backend='onnx') runs through onnxruntime. Needs "
                     "PyTorch (pip install fer_model[torch]).")
-    export.add_argument("model", help="a model folder or a shipped model's short name (fernet-ferplus, fernet-fer2013)")
+    export.add_argument("model", help=f"a model folder or a shipped model's short name ({', '.join(SHIPPED_MODELS)})")
     export.add_argument("--out", required=True, help="output folder (new or empty)")
     export.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     card = commands.add_parser(

@@ -220,7 +220,7 @@ class FERNet(nn.Module, PyTorchModelHubMixin, **{**HUB_METADATA, "tags": list(HU
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "FERNet":
         """Load a model saved by :meth:`save_pretrained`: a local folder, a Hub repo id, or the
-        short name of a model shipped in the package ("fernet-ferplus", "fernet-fer2013").
+        short name of a model shipped in the package (fer_model.folder.SHIPPED_MODELS).
 
         Loading is strict and reads only safetensors: a missing file, a pickle, or tensors that do
         not match the config raise :class:`ModelLoadError` naming them. The model is returned in
