@@ -151,3 +151,11 @@ def test_strips_and_panoramas_never_crash_nor_invent_faces_and_a_pasted_face_is_
     assert 500 <= found.x and found.x + found.w <= 900 and 6000 <= found.y and found.y + found.h <= 6400
     [whole] = EmotionRecognizer.from_pretrained().predict(np.full((10, 8000, 3), 255, np.uint8))
     assert not whole.face_found  # classified whole, without an exception
+
+
+def test_an_opencv_error_is_named_by_its_first_line():
+    from fer_model.vision.detect import _first_line
+
+    assert _first_line(RuntimeError("OpenCV(4.12) onnx_importer.cpp:277: error: cannot parse\n> in function 'x'")) == \
+        "OpenCV(4.12) onnx_importer.cpp:277: error: cannot parse"
+    assert _first_line(RuntimeError("")) == "RuntimeError"
