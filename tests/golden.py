@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,8 @@ from fer_model.folder import CHECKOUT  # noqa: E402
 from fer_model.processing.preprocess import load_image, to_rgb  # noqa: E402
 from fer_model.folder import resolve_model  # noqa: E402
 from fer_model.vision.tracking import FaceTracker  # noqa: E402
-from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings, tracker_settings  # noqa: E402
+from fer_model.processing.processor import FaceProcessor  # noqa: E402
+from fer_model.web import DYNAMIC_YUNET_FILE, detector_settings, processor_settings, tracker_settings  # noqa: E402
 
 WILD = CHECKOUT.parent / "shared" / "wild_faces"
 FER2013 = CHECKOUT.parent / "shared" / "fer2013" / "fer2013.csv.gz"
@@ -107,9 +109,28 @@ def fer_rows(count: int) -> list[tuple[str, np.ndarray]]:
             for i, p in zip(rows.index, rows["pixels"])]
 
 
+def configured_folder(out: Path) -> Path:
+    """A model folder configured away from every shipped setting (another crop, two scales without
+    flips, the everyday prior) whose preprocessor_config.json was written before `crop_shift` and
+    `align_eyes` existed: the page must read the settings Python resolved (a shift of [0, 0]), not
+    the raw file."""
+    import shutil
+
+    folder = out / "models" / "configured"
+    shutil.copytree(resolve_model("fernet-ferplus"), folder)
+    processor = FaceProcessor.from_pretrained(folder)
+    processor = dataclasses.replace(processor, crop_scale=1.2, tta_scales=[1.0, 1.15], tta_flip=False, prior="everyday")
+    raw = processor.to_dict()
+    for key in ("crop_shift", "align_eyes"):  # an older file: the defaults are Python's to fill in
+        del raw[key]
+    (folder / "preprocessor_config.json").write_text(json.dumps(raw))
+    return folder
+
+
 def write_golden(out: Path, wild: int = 60, fer: int = 60) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    recognizers = {name: EmotionRecognizer.from_pretrained(name) for name in SHIPPED_MODELS}
+    folders = {**{name: Path(resolve_model(name)) for name in SHIPPED_MODELS}, "configured": configured_folder(out)}
+    recognizers = {name: EmotionRecognizer.from_pretrained(folder) for name, folder in folders.items()}
     images = [(path.stem, to_rgb(load_image(path))) for path in sorted(EXAMPLES.glob("*")) if path.suffix != ".md"]
     images += extreme_shapes()
     if WILD.is_dir() and wild:
@@ -119,7 +140,8 @@ def write_golden(out: Path, wild: int = 60, fer: int = 60) -> dict:
         images += fer_rows(fer)
     default = recognizers[next(iter(SHIPPED_MODELS))]
     golden = {
-        "models": {name: str(resolve_model(name)) for name in SHIPPED_MODELS},
+        # each model's folder and the processor settings the page receives (fer_model.web.processor_settings)
+        "models": {name: {"folder": str(folder), "processor": processor_settings(folder)} for name, folder in folders.items()},
         "yunet": str(DYNAMIC_YUNET_FILE),
         "detector": detector_settings(default.detector.max_side, default.detector.retry_pad),
         "photos": [photo_case(name, rgb, recognizers, out) for name, rgb in images],

@@ -3,6 +3,7 @@ Webcam tab in the browser, its fallback to the server, and the static folder of 
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -74,8 +75,8 @@ def test_chromium_runs_the_page_pipeline_to_pythons_results(golden, browser, tmp
     (site / "tests" / "page").symlink_to(ROOT / "tests" / "page")
     (site / "golden").symlink_to(golden)
     (site / "models").mkdir()
-    for name in SHIPPED_MODELS:
-        (site / "models" / name).symlink_to(resolve_model(name))
+    for name, model in json.loads((golden / "golden.json").read_text())["models"].items():
+        (site / "models" / name).symlink_to(model["folder"])
     (site / "models" / "yunet.onnx").symlink_to(DYNAMIC_YUNET_FILE)
     with serving(site) as url:
         page = browser.new_page()

@@ -62,10 +62,10 @@ const golden = process.env.FER_GOLDEN;
 test('the page gives what Python gives on the golden photos and webcam frames',
      {skip: golden ? false : 'FER_GOLDEN is not set (write the fixtures: python tests/golden.py DIR)'}, async () => {
   const fixtures = JSON.parse(fs.readFileSync(path.join(golden, 'golden.json')));
-  const loadModel = async name => {
-    const dir = fixtures.models[name];
+  const loadModel = async name => {  // the files of the folder, and the processor Python resolved
+    const {folder: dir, processor} = fixtures.models[name];
     const json = file => JSON.parse(fs.readFileSync(path.join(dir, file)));
-    return {config: json('config.json'), processor: json('preprocessor_config.json'),
+    return {config: json('config.json'), processor,
             graph: fs.readFileSync(path.join(dir, 'model.onnx')), weights: fs.readFileSync(path.join(dir, 'model.safetensors'))};
   };
   const report = await checkGolden(ort, fixtures, loadModel, fs.readFileSync(fixtures.yunet),
