@@ -115,19 +115,6 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     return EvalConfig(**vars(args))
 
 
-def describe_views(processor: FaceProcessor) -> str:
-    """How the default path crops and averages, in words."""
-    crops = len(processor.tta_scales)
-    parts = [f"crop {processor.crop_scale:g}x the face box"
-             + (f" moved by ({processor.crop_shift[0]:+g}, {processor.crop_shift[1]:+g}) box sides" if any(processor.crop_shift) else "")
-             + (", eyes levelled" if processor.align_eyes else "")]
-    if crops > 1:
-        parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in processor.tta_scales)})")
-    if processor.tta_flip:
-        parts.append("flip")
-    return ", ".join(parts)
-
-
 def complete_processor(processor: FaceProcessor, model_dir: Path, data: FERData) -> FaceProcessor:
     """The processor with what a folder saved before train.py stored them lacks: the trained prior,
     worked out from its training record, and the crowd's everyday prior, from the FER+ votes."""
@@ -207,7 +194,7 @@ def evaluate(model: FERNet, processor: FaceProcessor, data: FERData, config: Eva
         f"{config.split} without Training twins": measure(probabilities[~twins], report.labels[~twins], names),
     }
     columns[f"{config.split} without Training twins"]["removed_rows"] = int(twins.sum())
-    results["default_path"] = describe_views(processor)
+    results["default_path"] = processor.describe()
     results["default_prior"] = processor.prior if isinstance(processor.prior, str) else "custom"
     default_logits = predict_logits(model, processor.crop_inputs(report.images)) if processor.views_per_face > 1 else logits
     columns[f"{config.split}, default path"] = measure(processor.probabilities(default_logits), report.labels, names)

@@ -47,6 +47,8 @@ SHIPPED_MODELS = {
     "fernet-ferplus": "FERNet trained from scratch on the FER+ crowd's votes (reads expressions as ten "
                       "annotators agree on them)",
     "fernet-fer2013": "FERNet trained on FER-2013's original labels (compare with FER-2013 papers)",
+    "fernet-compact": "a compact FERNet variant (depthwise-separable convolutions, no dense layer) trained from "
+                      "scratch on the FER+ crowd's votes",
 }
 DEFAULT_MODEL_NAME = "fernet-ferplus"
 

@@ -135,7 +135,7 @@ def test_the_card_is_re_rendered_by_fer_model_card(tmp_path):
     assert missing.returncode == 2 and "metrics.json not found" in missing.stderr
 
 
-@pytest.mark.parametrize("name", ["fernet-ferplus", "fernet-fer2013"])
+@pytest.mark.parametrize("name", ["fernet-ferplus", "fernet-fer2013", "fernet-compact"])
 def test_each_shipped_card_names_its_own_model_in_the_model_index(name):
     from fer_model.folder import resolve_model
 

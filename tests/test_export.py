@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from fer_model import SHIPPED_MODELS
 import torch
 
 from fer_model import EmotionRecognizer, FERNet, ModelLoadError
@@ -58,7 +60,7 @@ def test_a_folder_without_the_onnx_file_is_named(tmp_path):
 
 
 def test_the_shipped_folders_run_on_onnxruntime_as_on_torch():
-    for name in ("fernet-ferplus", "fernet-fer2013"):
+    for name in SHIPPED_MODELS:
         torch_path, onnx_path = (EmotionRecognizer.from_pretrained(name, backend=b) for b in ("torch", "onnx"))
         assert (torch_path.backend, onnx_path.backend) == ("torch", "onnx")
         a, b = torch_path.predict(ASTRONAUT_GRID), onnx_path.predict(ASTRONAUT_GRID)
@@ -86,7 +88,7 @@ def test_the_torch_free_runtime_gives_the_pytorch_results_on_photos_and_fer_face
     photos = sorted(wild.glob("*.jpg"))[::50] if wild else []
     faces = list(fer_data.split("PublicTest", limit=200).images)
     images = [*photos, *faces, ASTRONAUT, ASTRONAUT_GRID, CAT]
-    for name in ("fernet-ferplus", "fernet-fer2013"):
+    for name in SHIPPED_MODELS:
         torch_path, onnx_path = (EmotionRecognizer.from_pretrained(name, backend=b) for b in ("torch", "onnx"))
         for a, b in zip(torch_path.predict_many(images, ["trained"]), onnx_path.predict_many(images, ["trained"])):
             assert [f.label for f in a[0]] == [f.label for f in b[0]]

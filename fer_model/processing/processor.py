@@ -254,6 +254,18 @@ class FaceProcessor:
         probabilities = scaled / scaled.sum(axis=1, keepdims=True)
         return probabilities.reshape(-1, views, probabilities.shape[1]).mean(1)
 
+    def describe(self) -> str:
+        """How the default path crops and averages, in words (the model card's "default path")."""
+        crops = len(self.tta_scales)
+        parts = [f"crop {self.crop_scale:g}x the face box"
+                 + (f" moved by ({self.crop_shift[0]:+g}, {self.crop_shift[1]:+g}) box sides" if any(self.crop_shift) else "")
+                 + (", eyes levelled" if self.align_eyes else "")]
+        if crops > 1:
+            parts.append(f"{crops} crops ({', '.join(f'{s:g}' for s in self.tta_scales)})")
+        if self.tta_flip:
+            parts.append("flip")
+        return ", ".join(parts)
+
     # ------------------------------------------------------------------------------------ files
 
     def to_dict(self) -> dict[str, Any]:
