@@ -25,7 +25,9 @@ def client(server):
 
 
 def test_defaults_serve_the_shipped_model_and_leave_the_address_to_gradio():
-    args = app.parse_args([])
+    from fer_model.app import parse_args
+
+    args = parse_args([])
     assert args.model == DEFAULT_MODEL_NAME == "fernet-ferplus"
     assert args.host is None and args.port is None and args.share is None  # GRADIO_SERVER_NAME etc. apply
 
