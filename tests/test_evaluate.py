@@ -339,7 +339,7 @@ def _copy_of_the_evaluated_model(evaluated, folder):
 
 @pytest.mark.slow
 def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated, tmp_path):
-    from fer_model.evaluation import card
+    from fer_model import card
 
     folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "soup")
     record["soup"] = {"models": ["shelf/x", str(folder)], "weights": [0.25, 0.75], "batchnorm_rows": 1234,
@@ -354,7 +354,7 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
 
 @pytest.mark.slow
 def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evaluated, tmp_path):
-    from fer_model.evaluation import card
+    from fer_model import card
 
     folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "student")
     assert record["random_streams"]
@@ -374,7 +374,7 @@ def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evalu
 
 @pytest.mark.slow
 def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
-    from fer_model.evaluation import card
+    from fer_model import card
 
     tmp, _ = evaluated
     written = (tmp / "model" / "README.md").read_text()
