@@ -346,7 +346,7 @@ def test_the_card_of_averaged_weights_names_the_models_and_the_command(evaluated
                       "training_configs": [None, None], "out": str(folder),
                       "command": f"python soup.py shelf/x {folder} --weights 0.25,0.75 --out {folder}"}
     (folder / "training_config.json").write_text(json.dumps(record))
-    card.main([str(folder)])
+    card.rerender_card(folder)
     text = (folder / "README.md").read_text()
     assert "average of `shelf/x` (0.25) and" in text and "1,234 Training faces" in text
     assert record["soup"]["command"] in text.split("## Reproduce every number")[1]
@@ -358,12 +358,12 @@ def test_the_card_of_a_student_says_which_runs_need_the_old_random_streams(evalu
 
     folder, record = _copy_of_the_evaluated_model(evaluated, tmp_path / "student")
     assert record["random_streams"]
-    card.main([str(folder)])
+    card.rerender_card(folder)
     assert card.OLD_STREAMS_COMMIT not in (folder / "README.md").read_text()  # trained with today's train.py only
     old = {"out": "runs/old-teacher", "epochs": 3}
     record.update(teacher="shelf/old", distill=0.7, distill_temperature=2.0, teacher_training_configs=[old])
     (folder / "training_config.json").write_text(json.dumps(record))
-    card.main([str(folder)])
+    card.rerender_card(folder)
     text = (folder / "README.md").read_text()
     assert "The runs writing `runs/old-teacher` were trained before" in text
     assert f"git checkout {card.OLD_STREAMS_COMMIT} -- train.py" in text
@@ -379,7 +379,7 @@ def test_the_card_is_rerendered_from_metrics_json_alone(evaluated):
     tmp, _ = evaluated
     written = (tmp / "model" / "README.md").read_text()
     (tmp / "model" / "README.md").unlink()
-    card.main([str(tmp / "model")])
+    card.rerender_card(tmp / "model")
     assert (tmp / "model" / "README.md").read_text() == written
-    with pytest.raises(SystemExit):
-        card.main([str(tmp / "nowhere")])
+    with pytest.raises(FileNotFoundError, match="metrics.json not found"):
+        card.rerender_card(tmp / "nowhere")
