@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from inference import timed  # noqa: E402  (bench/inference.py)
 from fer_model.folder import GRAPH_NAME, WEIGHTS_NAME, resolve_model  # noqa: E402
 from fer_model.models.graph import safetensors_layout  # noqa: E402
 from fer_model.models.onnx_runtime import OnnxNetwork  # noqa: E402
@@ -57,16 +57,9 @@ console.log(JSON.stringify({median: times[Math.floor(times.length / 2)]}));
 """
 
 
-def timed(fn, repeats: int) -> float:
-    """Median milliseconds of `repeats` calls after 20 untimed ones."""
-    for _ in range(20):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def median_ms(fn, repeats: int) -> float:
+    """Median milliseconds of `repeats` calls after 20 untimed ones (bench/inference.py's timer)."""
+    return statistics.median(timed(fn, repeats, warmup=20))
 
 
 def onnx_ms(folder: Path, views: int, threads: int, repeats: int) -> float:
@@ -76,7 +69,7 @@ def onnx_ms(folder: Path, views: int, threads: int, repeats: int) -> float:
     options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(str(folder / GRAPH_NAME), options, providers=["CPUExecutionProvider"])
     faces = np.random.default_rng(0).standard_normal((views, 1, 48, 48)).astype(np.float32)
-    return timed(lambda: session.run(["logits"], {"faces": faces}), repeats)
+    return median_ms(lambda: session.run(["logits"], {"faces": faces}), repeats)
 
 
 def torch_ms(folder: Path, views: int, repeats: int) -> float:
@@ -88,7 +81,7 @@ def torch_ms(folder: Path, views: int, repeats: int) -> float:
     model = FERNet.from_pretrained(folder).to(memory_format=torch.channels_last)
     faces = torch.randn(views, 1, 48, 48).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        return timed(lambda: model(faces), repeats)
+        return median_ms(lambda: model(faces), repeats)
 
 
 def node_ms(folder: Path, views: int, repeats: int) -> float | None:
